@@ -1,0 +1,23 @@
+#pragma once
+/// \file The umbrella header: everything a user needs to build and train.
+
+#include <ktnn/version.hpp>
+
+#include <ktnn/core/error.hpp>
+#include <ktnn/core/random.hpp>
+#include <ktnn/core/tensor.hpp>
+#include <ktnn/data/dataset.hpp>
+#include <ktnn/data/idx.hpp>
+#include <ktnn/layers/activation.hpp>
+#include <ktnn/layers/dense.hpp>
+#include <ktnn/layers/init.hpp>
+#include <ktnn/layers/sequential.hpp>
+#include <ktnn/losses/cross_entropy.hpp>
+#include <ktnn/losses/loss.hpp>
+#include <ktnn/losses/mse.hpp>
+#include <ktnn/model.hpp>
+#include <ktnn/ops/gemm.hpp>
+#include <ktnn/optim/adam.hpp>
+#include <ktnn/optim/sgd.hpp>
+#include <ktnn/train/fit.hpp>
+#include <ktnn/train/progress.hpp>

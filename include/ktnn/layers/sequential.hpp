@@ -1,0 +1,156 @@
+#pragma once
+/// \file Sequential<Layers...>: layers chained at compile time. Shapes are
+/// checked between neighbours; a bare activation takes its width from the
+/// layer before. The architecture has no state: Model holds the parameters.
+
+#include <ktnn/layers/activation.hpp>
+#include <ktnn/layers/dense.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace ktnn {
+
+namespace detail {
+template <class L, int Previous>
+struct bind_layer {
+  using type = L;
+};
+template <ActivationFunction F, int Previous>
+struct bind_layer<F, Previous> {
+  using type = Activation<F, Previous>;
+};
+
+template <int Previous, class Done, class... Rest>
+struct bind_layers;
+template <int Previous, class... Done>
+struct bind_layers<Previous, std::tuple<Done...>> {
+  using type = std::tuple<Done...>;
+};
+template <int Previous, class... Done, class L, class... Rest>
+struct bind_layers<Previous, std::tuple<Done...>, L, Rest...> {
+  using bound = typename bind_layer<L, Previous>::type;
+  using type = typename bind_layers<bound::out_features, std::tuple<Done..., bound>, Rest...>::type;
+};
+
+/// Instantiated for every pair of neighbours; when the sizes differ the
+/// compiler names this template with both layers (and so both sizes).
+template <class Left, class Right>
+struct SequentialNeighbours {
+  static_assert(Left::out_features == Right::in_features,
+                "ktnn::Sequential: layer shape mismatch: the out_features of the left layer "
+                "must equal the in_features of the right layer (both are named in "
+                "'SequentialNeighbours<Left, Right>' above)");
+  static constexpr bool ok = true;
+};
+}  // namespace detail
+
+/// Layers applied in order.
+template <class First, class... Rest>
+struct Sequential {
+  static_assert(!ActivationFunction<First>,
+                "ktnn::Sequential: the first layer must fix the input width; an activation "
+                "cannot come first");
+  using layers = typename detail::bind_layers<First::out_features, std::tuple<First>, Rest...>::type;
+  static constexpr std::size_t depth = std::tuple_size_v<layers>;
+  template <std::size_t I>
+  using layer = std::tuple_element_t<I, layers>;
+
+ private:
+  template <std::size_t... I>
+  static constexpr bool neighbours_fit(std::index_sequence<I...>) {
+    return (detail::SequentialNeighbours<layer<I>, layer<I + 1>>::ok && ... && true);
+  }
+  static_assert(neighbours_fit(std::make_index_sequence<depth - 1>{}));
+
+  template <std::size_t... I>
+  static constexpr std::array<std::size_t, depth + 1> offsets(std::index_sequence<I...>) {
+    std::array<std::size_t, depth + 1> out{};
+    std::size_t counts[] = {layer<I>::param_count...};
+    for (std::size_t i = 0; i < depth; ++i) out[i + 1] = out[i] + counts[i];
+    return out;
+  }
+  template <std::size_t... I>
+  static constexpr int widest(std::index_sequence<I...>) {
+    int w = 0;
+    ((w = layer<I>::out_features > w ? layer<I>::out_features : w), ...);
+    return w;
+  }
+  template <std::size_t... I>
+  static constexpr std::size_t most_scratch(std::index_sequence<I...>) {
+    std::size_t s = 0;
+    ((s = layer<I>::scratch_count > s ? layer<I>::scratch_count : s), ...);
+    return s;
+  }
+
+ public:
+  static constexpr int in_features = First::in_features;
+  static constexpr int out_features = layer<depth - 1>::out_features;
+  /// Offset of each layer's parameters in the arena; the last entry is the total.
+  static constexpr std::array<std::size_t, depth + 1> param_offset =
+      offsets(std::make_index_sequence<depth>{});
+  static constexpr std::size_t param_count = param_offset[depth];
+  /// The widest layer output (the per-sample path's buffer size).
+  static constexpr int max_width = widest(std::make_index_sequence<depth>{});
+  static constexpr std::size_t scratch_count = most_scratch(std::make_index_sequence<depth>{});
+
+  /// Parameter names as PyTorch's nn.Sequential state_dict has them.
+  static std::vector<ParameterInfo> describe() {
+    std::vector<ParameterInfo> out;
+    describe_from<0>(out);
+    return out;
+  }
+
+  /// One sample through every layer: y[out_features] = f(x[in_features]).
+  /// Callable inside a user's kernel; no allocation (two stack buffers of
+  /// max_width values).
+  template <class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply(P const* params, S const* x, S* y) {
+    if constexpr (depth == 1) {
+      layer<0>::apply(params, x, y);
+    } else {
+      S buffers[2][max_width];
+      apply_from<0>(params, x, buffers, y);
+    }
+  }
+
+  static std::string name() {
+    std::string out = "Sequential<";
+    name_from<0>(out);
+    return out + ">";
+  }
+
+ private:
+  template <std::size_t I>
+  static void describe_from(std::vector<ParameterInfo>& out) {
+    layer<I>::describe(std::to_string(I) + ".", param_offset[I], out);
+    if constexpr (I + 1 < depth) describe_from<I + 1>(out);
+  }
+  template <std::size_t I>
+  static void name_from(std::string& out) {
+    out += layer<I>::name();
+    if constexpr (I + 1 < depth) {
+      out += ", ";
+      name_from<I + 1>(out);
+    }
+  }
+  template <std::size_t I, class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply_from(P const* params, S const* in,
+                                                S (*buffers)[max_width], S* y) {
+    if constexpr (I + 1 == depth) {
+      layer<I>::apply(params + param_offset[I], in, y);
+    } else {
+      S* out = buffers[I % 2];
+      layer<I>::apply(params + param_offset[I], in, out);
+      apply_from<I + 1>(params, out, buffers, y);
+    }
+  }
+};
+
+}  // namespace ktnn

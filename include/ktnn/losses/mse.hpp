@@ -1,0 +1,45 @@
+#pragma once
+/// \file Mean squared error over every element, as PyTorch's MSELoss with mean
+/// reduction: L = sum (y - t)^2 / (batch * width).
+
+#include <ktnn/core/error.hpp>
+#include <ktnn/detail/matrix.hpp>
+#include <ktnn/losses/loss.hpp>
+
+#include <Kokkos_Core.hpp>
+
+namespace ktnn {
+
+struct MSE {
+  static constexpr char const* name = "MSE";
+
+  /// `targets` is a rank-2 View (batch x width) like the prediction. The loss
+  /// sum reported per sample is that sample's sum of squares / width, so
+  /// LossSums::mean_loss() is the MSE.
+  template <class ExecSpace, class T, class Targets>
+  void operator()(ExecSpace const& exec, detail::Matrix<T const> prediction,
+                  Targets const& targets, detail::Matrix<T> grad,
+                  Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
+    int const batch = prediction.rows, width = prediction.cols;
+    if (targets.extent(0) < std::size_t(batch) || targets.extent(1) != std::size_t(width))
+      detail::fail("ktnn::MSE", "prediction is ", batch, "x", width, " but targets are ",
+                   targets.extent(0), "x", targets.extent(1));
+    bool const want_grad = !grad.empty();
+    T const scale = batch > 0 ? T(2) / (T(batch) * T(width)) : T(0);
+    Kokkos::parallel_reduce(
+        "ktnn::MSE", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
+        KOKKOS_LAMBDA(int i, LossSums& sums) {
+          T sum = 0;
+          for (int j = 0; j < width; ++j) {
+            T const diff = prediction(i, j) - T(targets(i, j));
+            sum += diff * diff;
+            if (want_grad) grad(i, j) = scale * diff;
+          }
+          sums.loss += double(sum) / width;
+          sums.count += 1.0;
+        },
+        Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(result));
+  }
+};
+
+}  // namespace ktnn

@@ -1,0 +1,140 @@
+#pragma once
+/// \file Portable matrix product C = epilogue(A * B) over Kokkos.
+///
+/// The product is cut into MR x NR tiles of C; one work item computes one tile
+/// with its accumulators in registers, reading a column strip of A (any
+/// strides, so transposes are free) and a row panel of B (rows contiguous).
+/// Work items walk down a B panel before moving to the next, so the panel stays
+/// in cache. The epilogue sees each finished element once: it stores it, and
+/// may add a bias, apply an activation or accumulate (beta = 1).
+
+#include <ktnn/core/error.hpp>
+#include <ktnn/detail/matrix.hpp>
+
+#include <Kokkos_Core.hpp>
+
+namespace ktnn::ops {
+
+/// Register tile of the portable GEMM: MR rows x NR columns of C per work item,
+/// chosen from the vector width the compiler targets (on the host), two vector
+/// registers wide per row.
+template <class T>
+struct GemmTile {
+#if defined(__AVX512F__)
+  static constexpr int vector_bytes = 64;
+  static constexpr int mr = 8;
+#elif defined(__AVX__)
+  static constexpr int vector_bytes = 32;
+  static constexpr int mr = 6;
+#else
+  static constexpr int vector_bytes = 16;
+  static constexpr int mr = 4;
+#endif
+  static constexpr int nr = 2 * vector_bytes / static_cast<int>(sizeof(T));
+};
+
+/// Epilogue that stores `acc + beta * C`.
+template <class T>
+struct StoreScaled {
+  detail::Matrix<T> c;
+  T beta;
+  KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
+    T& out = c(i, j);
+    out = beta == T(0) ? acc : beta * out + acc;
+  }
+};
+
+namespace detail {
+
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
+                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
+                                           Epilogue const& epilogue) {
+  T acc[MR][NR] = {};
+  for (int k = 0; k < k_extent; ++k) {
+    T const* b_row = b + k * b_rs;
+    for (int i = 0; i < MR; ++i) {
+      T const a_ik = a[i * a_rs + k * a_cs];
+      for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_row[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
+}
+
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
+                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
+                                           int mr, int nr, Epilogue const& epilogue) {
+  T acc[MR][NR] = {};
+  for (int k = 0; k < k_extent; ++k) {
+    T const* b_row = b + k * b_rs;
+    for (int i = 0; i < mr; ++i) {
+      T const a_ik = a[i * a_rs + k * a_cs];
+      for (int j = 0; j < nr; ++j) acc[i][j] += a_ik * b_row[j];
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
+}
+
+}  // namespace detail
+
+/// C(i, j) = epilogue(i, j, sum_k A(i, k) * B(k, j)) for an M x K matrix A with
+/// any strides and a K x N matrix B whose rows are contiguous.
+/// \param label names the kernel for Kokkos Tools.
+template <class ExecSpace, class T, class Epilogue>
+void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+          ktnn::detail::Matrix<T const> b, int n_out_rows, int n_out_cols,
+          Epilogue const& epilogue) {
+  if (a.rows != n_out_rows || b.cols != n_out_cols || a.cols != b.rows)
+    ktnn::detail::fail("ktnn::ops::gemm", "cannot multiply ", a.rows, "x", a.cols, " by ", b.rows,
+                       "x", b.cols, " into ", n_out_rows, "x", n_out_cols);
+  if (b.col_stride != 1)
+    ktnn::detail::fail("ktnn::ops::gemm", "B must have contiguous rows (column stride ",
+                       b.col_stride, ")");
+  int const m = a.rows, n = b.cols, k = a.cols;
+  if (m == 0 || n == 0) return;
+  constexpr int MR = GemmTile<T>::mr;
+  constexpr int NR = GemmTile<T>::nr;
+  int const tiles_m = (m + MR - 1) / MR;
+  int const tiles_n = (n + NR - 1) / NR;
+  Kokkos::parallel_for(
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
+        int const tj = t / tiles_m;  // consecutive work items share a B panel
+        int const ti = t - tj * tiles_m;
+        int const i0 = ti * MR, j0 = tj * NR;
+        T const* a_strip = a.data + i0 * a.row_stride;
+        T const* b_panel = b.data + j0;
+        if (i0 + MR <= m && j0 + NR <= n) {
+          detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
+                                         b.row_stride, k, i0, j0, epilogue);
+        } else {
+          int const mr = m - i0 < MR ? m - i0 : MR;
+          int const nr = n - j0 < NR ? n - j0 : NR;
+          detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
+                                         b.row_stride, k, i0, j0, mr, nr, epilogue);
+        }
+      });
+}
+
+/// C = A * B + beta * C for row-major C.
+template <class ExecSpace, class T>
+void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+          ktnn::detail::Matrix<T const> b, ktnn::detail::Matrix<T> c, T beta = T(0)) {
+  gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta});
+}
+
+/// B = A^T into a row-major buffer (B(j, i) = A(i, j)).
+template <class ExecSpace, class T>
+void transpose(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+               ktnn::detail::Matrix<T> b) {
+  Kokkos::parallel_for(
+      label,
+      Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {a.rows, a.cols}, {32, 32}),
+      KOKKOS_LAMBDA(int i, int j) { b(j, i) = a(i, j); });
+}
+
+}  // namespace ktnn::ops

@@ -1,0 +1,124 @@
+#pragma once
+/// \file Adam and AdamW as torch.optim.Adam / AdamW: bias-corrected moments,
+/// L2 weight decay added to the gradient (Adam) or decoupled from it (AdamW).
+/// One kernel over the whole parameter arena.
+
+#include <ktnn/core/error.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cmath>
+#include <cstdint>
+
+namespace ktnn {
+
+template <class T = float>
+struct AdamOptions {
+  T lr = T(1e-3);
+  T beta1 = T(0.9);
+  T beta2 = T(0.999);
+  T eps = T(1e-8);
+  T weight_decay = T(0);
+  bool decoupled_weight_decay = false;  ///< AdamW
+};
+
+template <class T, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
+class Adam {
+ public:
+  using value_type = T;
+  using execution_space = ExecutionSpace;
+  using memory_space = typename ExecutionSpace::memory_space;
+  using Options = AdamOptions<T>;
+
+  template <class Model>
+  explicit Adam(Model const& model, Options options = {})
+      : Adam(model.parameters().extent(0), options, model.execution()) {}
+
+  Adam(std::size_t param_count, Options options, ExecutionSpace const& exec = {})
+      : exec_(exec),
+        options_(options),
+        m_(Kokkos::view_alloc(exec, "ktnn::Adam::first_moment"), param_count),
+        v_(Kokkos::view_alloc(exec, "ktnn::Adam::second_moment"), param_count) {
+    if (!(options.beta1 >= T(0) && options.beta1 < T(1) && options.beta2 >= T(0) &&
+          options.beta2 < T(1)))
+      detail::fail("ktnn::Adam", "betas must lie in [0, 1), got (", options.beta1, ", ",
+                   options.beta2, ")");
+  }
+
+  Options& options() { return options_; }
+  std::int64_t steps() const { return steps_; }
+  Kokkos::View<T*, memory_space> const& first_moment() const { return m_; }
+  Kokkos::View<T*, memory_space> const& second_moment() const { return v_; }
+
+  void step(Kokkos::View<T*, memory_space> const& params,
+            Kokkos::View<T*, memory_space> const& grads) {
+    if (params.extent(0) != grads.extent(0) || params.extent(0) != m_.extent(0))
+      detail::fail("ktnn::Adam::step", params.extent(0), " parameters, ", grads.extent(0),
+                   " gradients, state for ", m_.extent(0));
+    ++steps_;
+    // Bias corrections on the host in double, once per step.
+    double const c1 = 1.0 - std::pow(double(options_.beta1), double(steps_));
+    double const c2 = 1.0 - std::pow(double(options_.beta2), double(steps_));
+    T const lr = options_.lr, b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps;
+    T const step_size = T(double(lr) / c1);
+    T const inv_sqrt_c2 = T(1.0 / std::sqrt(c2));
+    T const l2 = options_.decoupled_weight_decay ? T(0) : options_.weight_decay;
+    T const shrink = options_.decoupled_weight_decay ? T(1) - lr * options_.weight_decay : T(1);
+    auto p = params;
+    auto g = grads;
+    auto m = m_;
+    auto v = v_;
+    Kokkos::parallel_for(
+        "ktnn::Adam::step", Kokkos::RangePolicy<ExecutionSpace>(exec_, 0, params.extent(0)),
+        KOKKOS_LAMBDA(std::size_t i) {
+          using Kokkos::sqrt;
+          T const pi = p(i) * shrink;
+          T const gi = g(i) + l2 * pi;
+          T const mi = b1 * m(i) + (T(1) - b1) * gi;
+          T const vi = b2 * v(i) + (T(1) - b2) * gi * gi;
+          m(i) = mi;
+          v(i) = vi;
+          p(i) = pi - step_size * mi / (sqrt(vi) * inv_sqrt_c2 + eps);
+        });
+  }
+
+ private:
+  ExecutionSpace exec_;
+  Options options_;
+  Kokkos::View<T*, memory_space> m_;
+  Kokkos::View<T*, memory_space> v_;
+  std::int64_t steps_ = 0;
+};
+
+template <class Model>
+Adam(Model const&, AdamOptions<typename Model::value_type> = {})
+    -> Adam<typename Model::value_type, typename Model::execution_space>;
+
+/// AdamW: Adam with decoupled weight decay (default 0.01, as PyTorch).
+template <class T, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
+class AdamW : public Adam<T, ExecutionSpace> {
+ public:
+  static AdamOptions<T> defaults() {
+    AdamOptions<T> o;
+    o.weight_decay = T(0.01);
+    o.decoupled_weight_decay = true;
+    return o;
+  }
+  template <class Model>
+  explicit AdamW(Model const& model, AdamOptions<T> options = defaults())
+      : Adam<T, ExecutionSpace>(model, with_decoupled(options)) {}
+
+ private:
+  static AdamOptions<T> with_decoupled(AdamOptions<T> o) {
+    o.decoupled_weight_decay = true;
+    return o;
+  }
+};
+
+template <class Model>
+AdamW(Model const&) -> AdamW<typename Model::value_type, typename Model::execution_space>;
+template <class Model>
+AdamW(Model const&, AdamOptions<typename Model::value_type>)
+    -> AdamW<typename Model::value_type, typename Model::execution_space>;
+
+}  // namespace ktnn

@@ -1,0 +1,186 @@
+// Every layer's backward pass against central finite differences in double,
+// at awkward sizes; fused Dense+activation against the separate layers.
+
+#include "helpers.hpp"
+
+#include <string>
+
+namespace {
+
+/// L = sum(y * r) for a fixed random r, so dL/dy = r. Checks dL/dparams and
+/// dL/dx from backward() against central differences of L.
+template <class Arch, class Space>
+void check_gradients(int batch, std::uint64_t seed) {
+  using Model = ktnn::Model<Arch, double, Space>;
+  using Rows = typename Model::batch_view;
+  Model model(seed);
+  Rows x("x", batch, Arch::in_features), r("r", batch, Arch::out_features);
+  ktnn_test::fill_uniform(x, seed + 1, -1.5, 1.5);
+  ktnn_test::fill_uniform(r, seed + 2);
+  auto const r_host = ktnn_test::to_vector(r);
+
+  auto loss = [&]() {
+    auto y = ktnn_test::to_vector(model.forward(x));
+    double sum = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * r_host[i];
+    return sum;
+  };
+
+  model.zero_grad();
+  model.forward(x);
+  model.backward(r, true);
+  auto const grads = ktnn_test::to_vector(model.gradients());
+  auto const dx = ktnn_test::to_vector(model.input_gradient());
+
+  double const h = 1e-6;
+  auto params = model.parameters();
+  auto params_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, params);
+  // Every parameter for small layers; a spread-out subset of large ones.
+  std::size_t const n = params.extent(0);
+  std::size_t const stride = n > 400 ? n / 397 : 1;
+  for (std::size_t p = 0; p < n; p += stride) {
+    double const saved = params_host(p);
+    ktnn_test::set_element(params, saved + h, p);
+    double const up = loss();
+    ktnn_test::set_element(params, saved - h, p);
+    double const down = loss();
+    ktnn_test::set_element(params, saved, p);
+    double const numeric = (up - down) / (2 * h);
+    INFO(Arch::name() << " parameter " << p << " analytic " << grads[p] << " numeric "
+                      << numeric);
+    CHECK(std::abs(grads[p] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+  }
+  auto x_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, x);
+  for (int i = 0; i < batch; ++i)
+    for (int j = 0; j < Arch::in_features; ++j) {
+      double const saved = x_host(i, j);
+      ktnn_test::set_element(x, saved + h, i, j);
+      double const up = loss();
+      ktnn_test::set_element(x, saved - h, i, j);
+      double const down = loss();
+      ktnn_test::set_element(x, saved, i, j);
+      double const numeric = (up - down) / (2 * h);
+      INFO(Arch::name() << " input (" << i << ", " << j << ") analytic "
+                        << dx[i * Arch::in_features + j] << " numeric " << numeric);
+      CHECK(std::abs(dx[i * Arch::in_features + j] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+    }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("finite differences: Dense with each fused activation", Space,
+                          dense_fd) {
+  check_gradients<ktnn::Sequential<ktnn::Dense<3, 5>>, Space>(4, 1);
+  check_gradients<ktnn::Sequential<ktnn::Dense<7, 4, ktnn::ReLU>>, Space>(1, 2);
+  check_gradients<ktnn::Sequential<ktnn::Dense<5, 3, ktnn::Tanh>>, Space>(3, 3);
+  check_gradients<ktnn::Sequential<ktnn::Dense<6, 9, ktnn::Sigmoid>>, Space>(5, 4);
+  check_gradients<ktnn::Sequential<ktnn::Dense<4, 7, ktnn::GELU>>, Space>(3, 5);
+  check_gradients<ktnn::Sequential<ktnn::Dense<9, 5, ktnn::SiLU>>, Space>(2, 6);
+  // Sizes past one register tile in every direction, with ragged edges.
+  check_gradients<ktnn::Sequential<ktnn::Dense<37, 41, ktnn::Tanh>>, Space>(19, 7);
+}
+TEST_CASE_TEMPLATE_APPLY(dense_fd, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("finite differences: activations as layers and deep stacks", Space,
+                          stack_fd) {
+  check_gradients<ktnn::Sequential<ktnn::Dense<4, 6>, ktnn::ReLU, ktnn::Dense<6, 3>>, Space>(5, 11);
+  check_gradients<ktnn::Sequential<ktnn::Dense<3, 6>, ktnn::Tanh, ktnn::Dense<6, 6>, ktnn::GELU,
+                                   ktnn::Dense<6, 2>, ktnn::Sigmoid>,
+                  Space>(3, 12);
+  check_gradients<ktnn::Sequential<ktnn::Dense<2, 9, ktnn::SiLU>, ktnn::Dense<9, 9, ktnn::ReLU>,
+                                   ktnn::Dense<9, 1>>,
+                  Space>(1, 13);
+}
+TEST_CASE_TEMPLATE_APPLY(stack_fd, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("fused Dense+activation equals Dense then the activation layer", Space,
+                          fused_vs_unfused) {
+  using Fused = ktnn::Sequential<ktnn::Dense<13, 11, ktnn::GELU>, ktnn::Dense<11, 3, ktnn::ReLU>>;
+  using Split = ktnn::Sequential<ktnn::Dense<13, 11>, ktnn::GELU, ktnn::Dense<11, 3>, ktnn::ReLU>;
+  static_assert(Fused::param_count == Split::param_count);
+  ktnn::Model<Fused, double, Space> fused(5);
+  ktnn::Model<Split, double, Space> split(5);
+  Kokkos::deep_copy(split.parameters(), fused.parameters());
+  typename ktnn::Model<Fused, double, Space>::batch_view x("x", 17, 13), r("r", 17, 3);
+  ktnn_test::fill_uniform(x, 1);
+  ktnn_test::fill_uniform(r, 2);
+  auto const y_fused = ktnn_test::to_vector(fused.forward(x));
+  auto const y_split = ktnn_test::to_vector(split.forward(x));
+  ktnn_test::check_close(y_fused, y_split, 1e-13, 1e-14);
+  fused.backward(r, true);
+  split.backward(r, true);
+  ktnn_test::check_close(ktnn_test::to_vector(fused.gradients()),
+                         ktnn_test::to_vector(split.gradients()), 1e-12, 1e-14);
+  ktnn_test::check_close(ktnn_test::to_vector(fused.input_gradient()),
+                         ktnn_test::to_vector(split.input_gradient()), 1e-12, 1e-14);
+}
+TEST_CASE_TEMPLATE_APPLY(fused_vs_unfused, ktnn_test::spaces);
+
+TEST_CASE("Sequential: compile-time shapes, parameter layout and PyTorch names") {
+  using Mlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<256, 128>,
+                               ktnn::ReLU, ktnn::Dense<128, 10>>;
+  static_assert(Mlp::in_features == 784 && Mlp::out_features == 10);
+  static_assert(Mlp::depth == 4);
+  static_assert(std::is_same_v<Mlp::layer<2>, ktnn::Activation<ktnn::ReLU, 128>>);
+  static_assert(Mlp::param_count == 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  static_assert(Mlp::param_offset[1] == 784 * 256 + 256);
+  auto const index = Mlp::describe();
+  REQUIRE(index.size() == 6);
+  CHECK(index[0].name == "0.weight");
+  CHECK(index[0].shape == std::vector<std::size_t>{256, 784});
+  CHECK(index[1].name == "0.bias");
+  CHECK(index[1].offset == 784 * 256);
+  CHECK(index[2].name == "1.weight");
+  CHECK(index[4].name == "3.weight");  // the ReLU at index 2 has no parameters
+  CHECK(index[5].offset + index[5].size() == Mlp::param_count);
+}
+
+TEST_CASE_TEMPLATE_DEFINE("Model: parameters by name, zero_grad, bad gradient sizes", Space,
+                          model_api) {
+  using Arch = ktnn::Sequential<ktnn::Dense<3, 2>>;
+  ktnn::Model<Arch, float, Space> model(1);
+  auto bias = model.parameter("0.bias");
+  CHECK(bias.extent(0) == 2);
+  CHECK(bias.data() == model.parameters().data() + 6);
+  CHECK_THROWS_AS(model.parameter("0.weights"), ktnn::Error);
+  typename ktnn::Model<Arch, float, Space>::batch_view x("x", 4, 3), wrong("dy", 4, 3);
+  model.forward(x);
+  CHECK_THROWS_WITH_AS(model.backward(wrong), doctest::Contains("ktnn::Model::backward"),
+                       ktnn::Error);
+  CHECK_THROWS_AS(model.input_gradient(), ktnn::Error);
+  typename ktnn::Model<Arch, float, Space>::batch_view bad_x("bad_x", 4, 5);
+  CHECK_THROWS_WITH_AS(model.forward(bad_x), doctest::Contains("has 5 features"), ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(model_api, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("initialization: keyed by seed, bounded, zero bias", Space, init) {
+  using Arch = ktnn::Sequential<ktnn::Dense<64, 32, ktnn::ReLU>, ktnn::Dense<32, 8>>;
+  ktnn::Model<Arch, float, Space> a(7), b(7), c(8);
+  auto const pa = ktnn_test::to_vector(a.parameters());
+  CHECK(pa == ktnn_test::to_vector(b.parameters()));
+  CHECK(pa != ktnn_test::to_vector(c.parameters()));
+  double const he = std::sqrt(6.0 / 64), glorot = std::sqrt(6.0 / 40);
+  double sum = 0, sum2 = 0;
+  for (std::size_t i = 0; i < 64 * 32; ++i) {
+    CHECK(std::abs(pa[i]) <= he);
+    sum += pa[i];
+    sum2 += pa[i] * pa[i];
+  }
+  for (std::size_t i = 64 * 32; i < 64 * 32 + 32; ++i) CHECK(pa[i] == 0.0);
+  for (std::size_t i = 64 * 32 + 32; i < 64 * 32 + 32 + 32 * 8; ++i) CHECK(std::abs(pa[i]) <= glorot);
+  // U(-a, a) has variance a^2 / 3.
+  double const mean = sum / 2048, var = sum2 / 2048 - mean * mean;
+  CHECK(std::abs(mean) < 0.02);
+  CHECK(var == doctest::Approx(he * he / 3).epsilon(0.1));
+  // The normal schemes: mean 0, variance 2 / fan_in.
+  ktnn::Model<Arch, double, Space> normal(3, ktnn::Init::HeNormal);
+  auto const pn = ktnn_test::to_vector(normal.parameters());
+  sum = sum2 = 0;
+  for (std::size_t i = 0; i < 2048; ++i) {
+    sum += pn[i];
+    sum2 += pn[i] * pn[i];
+  }
+  CHECK(std::abs(sum / 2048) < 0.02);
+  CHECK(sum2 / 2048 == doctest::Approx(2.0 / 64).epsilon(0.1));
+}
+TEST_CASE_TEMPLATE_APPLY(init, ktnn_test::spaces);
