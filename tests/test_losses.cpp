@@ -1,1 +1,111 @@
+// Losses: values against hand computation, gradients against finite
+// differences in double, numerical stability at extreme logits.
+
 #include "helpers.hpp"
+
+namespace {
+
+template <class Space>
+using Rows = Kokkos::View<double**, Kokkos::LayoutRight, typename Space::memory_space>;
+
+template <class Space, class Loss, class Targets>
+ktnn::LossSums run_loss(Loss const& loss, Rows<Space> const& prediction, Targets const& targets,
+                        Rows<Space> const& grad) {
+  Kokkos::View<ktnn::LossSums, typename Space::memory_space> result("result");
+  auto g = grad.data() ? ktnn::detail::as_matrix(grad) : ktnn::detail::Matrix<double>{};
+  loss(Space{}, ktnn::detail::Matrix<double const>(ktnn::detail::as_matrix(prediction)), targets,
+       g, result);
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
+  return host();
+}
+
+/// Central differences of the mean loss with respect to every prediction.
+template <class Space, class Loss, class Targets>
+void check_loss_gradient(Loss const& loss, Rows<Space> const& prediction, Targets const& targets) {
+  Rows<Space> grad("grad", prediction.extent(0), prediction.extent(1));
+  run_loss<Space>(loss, prediction, targets, grad);
+  auto const analytic = ktnn_test::to_vector(grad);
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, prediction);
+  double const h = 1e-6;
+  for (std::size_t i = 0; i < prediction.extent(0); ++i)
+    for (std::size_t j = 0; j < prediction.extent(1); ++j) {
+      double const saved = host(i, j);
+      ktnn_test::set_element(prediction, saved + h, i, j);
+      double const up = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
+      ktnn_test::set_element(prediction, saved - h, i, j);
+      double const down = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
+      ktnn_test::set_element(prediction, saved, i, j);
+      double const numeric = (up - down) / (2 * h);
+      INFO(Loss::name << " (" << i << ", " << j << ") analytic "
+                      << analytic[i * prediction.extent(1) + j] << " numeric " << numeric);
+      CHECK(std::abs(analytic[i * prediction.extent(1) + j] - numeric) <=
+            1e-7 + 1e-5 * std::abs(numeric));
+    }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("CrossEntropy: value, accuracy and gradient", Space, cross_entropy) {
+  using Mem = typename Space::memory_space;
+  Rows<Space> logits("logits", 2, 3);
+  Kokkos::View<int*, Mem> labels("labels", 2);
+  auto lh = Kokkos::create_mirror_view(logits);
+  auto yh = Kokkos::create_mirror_view(labels);
+  lh(0, 0) = 1; lh(0, 1) = 2; lh(0, 2) = 3; yh(0) = 2;  // predicted right
+  lh(1, 0) = 0; lh(1, 1) = 0; lh(1, 2) = 0; yh(1) = 0;  // a tie: arg-max is class 0
+  Kokkos::deep_copy(logits, lh);
+  Kokkos::deep_copy(labels, yh);
+  auto const sums = run_loss<Space>(ktnn::CrossEntropy{}, logits, labels, Rows<Space>());
+  double const first = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3.0;
+  double const second = std::log(3.0);
+  CHECK(sums.loss == doctest::Approx(first + second).epsilon(1e-14));
+  CHECK(sums.mean_loss() == doctest::Approx((first + second) / 2).epsilon(1e-14));
+  CHECK(sums.correct == 2);
+  CHECK(sums.count == 2);
+
+  Rows<Space> random_logits("random_logits", 5, 7);
+  Kokkos::View<int*, Mem> random_labels("random_labels", 5);
+  ktnn_test::fill_uniform(random_logits, 3, -4, 4);
+  auto rl = Kokkos::create_mirror_view(random_labels);
+  for (int i = 0; i < 5; ++i) rl(i) = (3 * i + 1) % 7;
+  Kokkos::deep_copy(random_labels, rl);
+  check_loss_gradient<Space>(ktnn::CrossEntropy{}, random_logits, random_labels);
+}
+TEST_CASE_TEMPLATE_APPLY(cross_entropy, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("CrossEntropy is stable at extreme logits", Space, ce_stable) {
+  using Mem = typename Space::memory_space;
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> logits("logits", 1, 3), grad("grad", 1, 3);
+  Kokkos::View<int*, Mem> labels("labels", 1);
+  auto lh = Kokkos::create_mirror_view(logits);
+  lh(0, 0) = 1e4f; lh(0, 1) = -1e4f; lh(0, 2) = 0;  // exp(1e4) overflows a float
+  Kokkos::deep_copy(logits, lh);
+  Kokkos::deep_copy(labels, 1);
+  Kokkos::View<ktnn::LossSums, Mem> result("result");
+  ktnn::CrossEntropy{}(Space{}, ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(logits)),
+                       labels, ktnn::detail::as_matrix(grad), result);
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
+  CHECK(host().loss == doctest::Approx(2e4).epsilon(1e-6));
+  auto const g = ktnn_test::to_vector(grad);
+  CHECK(g[0] == doctest::Approx(1.0));
+  CHECK(g[1] == doctest::Approx(-1.0));
+  CHECK(g[2] == doctest::Approx(0.0));
+}
+TEST_CASE_TEMPLATE_APPLY(ce_stable, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("MSE: value and gradient", Space, mse) {
+  Rows<Space> prediction("prediction", 3, 2), target("target", 3, 2);
+  ktnn_test::fill_uniform(prediction, 1);
+  ktnn_test::fill_uniform(target, 2);
+  auto const p = ktnn_test::to_vector(prediction), t = ktnn_test::to_vector(target);
+  double expected = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) expected += (p[i] - t[i]) * (p[i] - t[i]);
+  auto const sums = run_loss<Space>(ktnn::MSE{}, prediction, target, Rows<Space>());
+  CHECK(sums.mean_loss() == doctest::Approx(expected / 6).epsilon(1e-14));
+  check_loss_gradient<Space>(ktnn::MSE{}, prediction, target);
+  Rows<Space> wrong("wrong", 3, 3);
+  CHECK_THROWS_WITH_AS(run_loss<Space>(ktnn::MSE{}, prediction, wrong, Rows<Space>()),
+                       doctest::Contains("ktnn::MSE: prediction is 3x2 but targets are 3x3"),
+                       ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(mse, ktnn_test::spaces);

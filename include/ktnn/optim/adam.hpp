@@ -31,6 +31,7 @@ class Adam {
   using Options = AdamOptions<T>;
 
   template <class Model>
+    requires requires(Model const& m) { m.parameters(); }
   explicit Adam(Model const& model, Options options = {})
       : Adam(model.parameters().extent(0), options, model.execution()) {}
 

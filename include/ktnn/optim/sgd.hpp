@@ -28,6 +28,7 @@ class SGD {
 
   /// State shaped like `model`'s parameter arena.
   template <class Model>
+    requires requires(Model const& m) { m.parameters(); }
   explicit SGD(Model const& model, Options options = {})
       : SGD(model.parameters().extent(0), options, model.execution()) {}
 
