@@ -40,8 +40,8 @@ TEST_CASE("IDX: a valid gzip file and a plain one") {
   CHECK(a.bytes[5] == 35);
   auto const plain = scratch("valid.idx");
   auto const bytes = idx_bytes({4}, 4);
-  std::ofstream(plain, std::ios::binary).write(reinterpret_cast<char const*>(bytes.data()),
-                                               std::streamsize(bytes.size()));
+  std::ofstream(plain, std::ios::binary)
+      .write(reinterpret_cast<char const*>(bytes.data()), std::streamsize(bytes.size()));
   CHECK(ktnn::data::read_idx(plain.string(), 1).bytes.size() == 4);
   std::filesystem::remove(path);
   std::filesystem::remove(plain);
@@ -83,8 +83,7 @@ TEST_CASE("IDX: corrupt and truncated files throw ktnn::Error naming the file") 
     std::fill(std::begin(junk), std::end(junk), '\x5a');
     f.write(junk, sizeof junk);
   }
-  CHECK_THROWS_WITH_AS(ktnn::data::read_idx(name, 1), doctest::Contains(name.c_str()),
-                       ktnn::Error);
+  CHECK_THROWS_WITH_AS(ktnn::data::read_idx(name, 1), doctest::Contains(name.c_str()), ktnn::Error);
   std::filesystem::remove(path);
   CHECK_THROWS_WITH_AS(ktnn::data::read_idx(name, 1), doctest::Contains("cannot open"),
                        ktnn::Error);
@@ -99,8 +98,8 @@ TEST_CASE("Fashion-MNIST from Debian's dataset-fashion-mnist") {
   std::vector<int> per_class(10);
   for (double l : labels) ++per_class[int(l)];
   CHECK(per_class == std::vector<int>(10, 1000));  // the test split is balanced
-  auto pixels = ktnn_test::to_vector(Kokkos::subview(test.inputs.view(), std::make_pair(0, 50),
-                                                     Kokkos::ALL));
+  auto pixels =
+      ktnn_test::to_vector(Kokkos::subview(test.inputs.view(), std::make_pair(0, 50), Kokkos::ALL));
   CHECK(*std::min_element(pixels.begin(), pixels.end()) == 0.0);
   CHECK(*std::max_element(pixels.begin(), pixels.end()) == 1.0);
   CHECK_THROWS_WITH_AS(ktnn::data::load_fashion_mnist<float>("validation"),

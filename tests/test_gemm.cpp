@@ -40,9 +40,9 @@ void check_product(int m, int n, int k, bool transpose_a, T beta) {
 }  // namespace
 
 TEST_CASE_TEMPLATE_DEFINE("gemm matches the naive product", Space, gemm_naive) {
-  int const shapes[][3] = {{1, 1, 1},   {7, 5, 3},    {8, 32, 16},  {9, 33, 17}, {64, 64, 64},
-                           {37, 70, 1}, {1, 129, 20}, {130, 3, 41}, {0, 5, 4},   {5, 0, 4},
-                           {6, 5, 0}};
+  int const shapes[][3] = {{1, 1, 1},    {7, 5, 3},   {8, 32, 16},  {9, 33, 17},
+                           {64, 64, 64}, {37, 70, 1}, {1, 129, 20}, {130, 3, 41},
+                           {0, 5, 4},    {5, 0, 4},   {6, 5, 0}};
   for (auto const& s : shapes)
     for (bool transpose : {false, true}) {
       check_product<float, Space>(s[0], s[1], s[2], transpose, 0.0f);
@@ -56,13 +56,15 @@ TEST_CASE_TEMPLATE_DEFINE("gemm rejects operands that do not fit", Space, gemm_e
   using Mem = typename Space::memory_space;
   Kokkos::View<float**, Kokkos::LayoutRight, Mem> a("a", 4, 3), b("b", 5, 2), c("c", 4, 2);
   CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm(Space{}, "test", ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
+      ktnn::ops::gemm(Space{}, "test",
+                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
                       ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(b)),
                       ktnn::detail::as_matrix(c)),
       doctest::Contains("ktnn::ops::gemm: cannot multiply 4x3 by 5x2 into 4x2"), ktnn::Error);
   Kokkos::View<float**, Kokkos::LayoutLeft, Mem> b_left("b", 3, 2);
   CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm(Space{}, "test", ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
+      ktnn::ops::gemm(Space{}, "test",
+                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
                       ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(b_left)),
                       ktnn::detail::as_matrix(c)),
       doctest::Contains("contiguous rows"), ktnn::Error);

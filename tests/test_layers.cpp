@@ -46,8 +46,7 @@ void check_gradients(int batch, std::uint64_t seed) {
     double const down = loss();
     ktnn_test::set_element(params, saved, p);
     double const numeric = (up - down) / (2 * h);
-    INFO(Arch::name() << " parameter " << p << " analytic " << grads[p] << " numeric "
-                      << numeric);
+    INFO(Arch::name() << " parameter " << p << " analytic " << grads[p] << " numeric " << numeric);
     CHECK(std::abs(grads[p] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
   }
   auto x_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, x);
@@ -68,8 +67,7 @@ void check_gradients(int batch, std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE_DEFINE("finite differences: Dense with each fused activation", Space,
-                          dense_fd) {
+TEST_CASE_TEMPLATE_DEFINE("finite differences: Dense with each fused activation", Space, dense_fd) {
   check_gradients<ktnn::Sequential<ktnn::Dense<3, 5>>, Space>(4, 1);
   check_gradients<ktnn::Sequential<ktnn::Dense<7, 4, ktnn::ReLU>>, Space>(1, 2);
   check_gradients<ktnn::Sequential<ktnn::Dense<5, 3, ktnn::Tanh>>, Space>(3, 3);
@@ -117,8 +115,8 @@ TEST_CASE_TEMPLATE_DEFINE("fused Dense+activation equals Dense then the activati
 TEST_CASE_TEMPLATE_APPLY(fused_vs_unfused, ktnn_test::spaces);
 
 TEST_CASE("Sequential: compile-time shapes, parameter layout and PyTorch names") {
-  using Mlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<256, 128>,
-                               ktnn::ReLU, ktnn::Dense<128, 10>>;
+  using Mlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<256, 128>, ktnn::ReLU,
+                               ktnn::Dense<128, 10>>;
   static_assert(Mlp::in_features == 784 && Mlp::out_features == 10);
   static_assert(Mlp::depth == 4);
   static_assert(std::is_same_v<Mlp::layer<2>, ktnn::Activation<ktnn::ReLU, 128>>);
@@ -167,7 +165,8 @@ TEST_CASE_TEMPLATE_DEFINE("initialization: keyed by seed, bounded, zero bias", S
     sum2 += pa[i] * pa[i];
   }
   for (std::size_t i = 64 * 32; i < 64 * 32 + 32; ++i) CHECK(pa[i] == 0.0);
-  for (std::size_t i = 64 * 32 + 32; i < 64 * 32 + 32 + 32 * 8; ++i) CHECK(std::abs(pa[i]) <= glorot);
+  for (std::size_t i = 64 * 32 + 32; i < 64 * 32 + 32 + 32 * 8; ++i)
+    CHECK(std::abs(pa[i]) <= glorot);
   // U(-a, a) has variance a^2 / 3.
   double const mean = sum / 2048, var = sum2 / 2048 - mean * mean;
   CHECK(std::abs(mean) < 0.02);
@@ -184,3 +183,25 @@ TEST_CASE_TEMPLATE_DEFINE("initialization: keyed by seed, bounded, zero bias", S
   CHECK(sum2 / 2048 == doctest::Approx(2.0 / 64).epsilon(0.1));
 }
 TEST_CASE_TEMPLATE_APPLY(init, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("backward accumulates into the gradients or overwrites them", Space,
+                          accumulate) {
+  using Arch = ktnn::Sequential<ktnn::Dense<5, 9, ktnn::ReLU>, ktnn::Dense<9, 4>>;
+  using Model = ktnn::Model<Arch, double, Space>;
+  Model model(2);
+  typename Model::batch_view x("x", 6, 5), r("r", 6, 4);
+  ktnn_test::fill_uniform(x, 3);
+  ktnn_test::fill_uniform(r, 4);
+  model.zero_grad();
+  model.forward(x);
+  model.backward(r);
+  auto const once = ktnn_test::to_vector(model.gradients());
+  model.forward(x);
+  model.backward(r);  // Accumulate::yes: twice the gradient
+  auto const twice = ktnn_test::to_vector(model.gradients());
+  for (std::size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == doctest::Approx(2 * once[i]));
+  model.forward(x);
+  model.backward(r, false, ktnn::Accumulate::no);  // what was there is ignored
+  CHECK(ktnn_test::to_vector(model.gradients()) == once);
+}
+TEST_CASE_TEMPLATE_APPLY(accumulate, ktnn_test::spaces);

@@ -13,8 +13,8 @@ ktnn::LossSums run_loss(Loss const& loss, Rows<Space> const& prediction, Targets
                         Rows<Space> const& grad) {
   Kokkos::View<ktnn::LossSums, typename Space::memory_space> result("result");
   auto g = grad.data() ? ktnn::detail::as_matrix(grad) : ktnn::detail::Matrix<double>{};
-  loss(Space{}, ktnn::detail::Matrix<double const>(ktnn::detail::as_matrix(prediction)), targets,
-       g, result);
+  loss(Space{}, ktnn::detail::Matrix<double const>(ktnn::detail::as_matrix(prediction)), targets, g,
+       result);
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
   return host();
 }
@@ -51,8 +51,14 @@ TEST_CASE_TEMPLATE_DEFINE("CrossEntropy: value, accuracy and gradient", Space, c
   Kokkos::View<int*, Mem> labels("labels", 2);
   auto lh = Kokkos::create_mirror_view(logits);
   auto yh = Kokkos::create_mirror_view(labels);
-  lh(0, 0) = 1; lh(0, 1) = 2; lh(0, 2) = 3; yh(0) = 2;  // predicted right
-  lh(1, 0) = 0; lh(1, 1) = 0; lh(1, 2) = 0; yh(1) = 0;  // a tie: arg-max is class 0
+  lh(0, 0) = 1;
+  lh(0, 1) = 2;
+  lh(0, 2) = 3;
+  yh(0) = 2;  // predicted right
+  lh(1, 0) = 0;
+  lh(1, 1) = 0;
+  lh(1, 2) = 0;
+  yh(1) = 0;  // a tie: arg-max is class 0
   Kokkos::deep_copy(logits, lh);
   Kokkos::deep_copy(labels, yh);
   auto const sums = run_loss<Space>(ktnn::CrossEntropy{}, logits, labels, Rows<Space>());
@@ -78,7 +84,9 @@ TEST_CASE_TEMPLATE_DEFINE("CrossEntropy is stable at extreme logits", Space, ce_
   Kokkos::View<float**, Kokkos::LayoutRight, Mem> logits("logits", 1, 3), grad("grad", 1, 3);
   Kokkos::View<int*, Mem> labels("labels", 1);
   auto lh = Kokkos::create_mirror_view(logits);
-  lh(0, 0) = 1e4f; lh(0, 1) = -1e4f; lh(0, 2) = 0;  // exp(1e4) overflows a float
+  lh(0, 0) = 1e4f;
+  lh(0, 1) = -1e4f;
+  lh(0, 2) = 0;  // exp(1e4) overflows a float
   Kokkos::deep_copy(logits, lh);
   Kokkos::deep_copy(labels, 1);
   Kokkos::View<ktnn::LossSums, Mem> result("result");

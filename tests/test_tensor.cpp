@@ -27,9 +27,9 @@ TEST_CASE_TEMPLATE_DEFINE("Tensor wraps a user's View without copying", Space, t
   CHECK_THROWS_WITH_AS(t.samples(4, 11), doctest::Contains("outside a batch of 10"), ktnn::Error);
 
   Kokkos::View<float**, Kokkos::LayoutRight, Mem> wrong("user_wrong", 3, 5);
-  CHECK_THROWS_WITH_AS((ktnn::Tensor<float, 4, Kokkos::LayoutRight, Mem>(wrong)),
-                       doctest::Contains("View 'user_wrong' has 5 features per sample, the Tensor 4"),
-                       ktnn::Error);
+  CHECK_THROWS_WITH_AS(
+      (ktnn::Tensor<float, 4, Kokkos::LayoutRight, Mem>(wrong)),
+      doctest::Contains("View 'user_wrong' has 5 features per sample, the Tensor 4"), ktnn::Error);
 }
 TEST_CASE_TEMPLATE_APPLY(tensor_wrap, ktnn_test::spaces);
 

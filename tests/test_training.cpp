@@ -84,8 +84,7 @@ TEST_CASE_TEMPLATE_DEFINE("same seed, same threads: bitwise identical parameters
     ktnn::Model<WaveNet, float, Space> model(seed);
     ktnn::Adam<float, Space> adam(model);
     auto copy = ktnn::data::RegressionDataset<float, 2, typename Space::memory_space>(
-        ktnn::Tensor<float, 2, Kokkos::LayoutRight, typename Space::memory_space>(
-            "x", data.size()),
+        ktnn::Tensor<float, 2, Kokkos::LayoutRight, typename Space::memory_space>("x", data.size()),
         Kokkos::View<float**, Kokkos::LayoutRight, typename Space::memory_space>("y", data.size(),
                                                                                  1));
     auto xs = data.inputs.view();

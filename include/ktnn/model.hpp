@@ -14,6 +14,7 @@
 #include <ktnn/detail/matrix.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/sequential.hpp>
+#include <ktnn/ops/elementwise.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -25,6 +26,9 @@
 #include <vector>
 
 namespace ktnn {
+
+/// Whether backward() adds to the gradient arena or writes over it.
+enum class Accumulate { no, yes };
 
 /// A trained architecture's forward pass for one sample, for use inside a
 /// user's own kernel: `net(x, y)` with x[in_features], y[out_features]. S may
@@ -41,8 +45,7 @@ struct Inference {
   }
 };
 
-template <class Architecture, class T = float,
-          class ExecutionSpace = Kokkos::DefaultExecutionSpace>
+template <class Architecture, class T = float, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
 class Model {
  public:
   using architecture = Architecture;
@@ -90,7 +93,9 @@ class Model {
     return Kokkos::subview(grads_, range_of(name));
   }
 
-  void zero_grad() { Kokkos::deep_copy(exec_, grads_, T(0)); }
+  void zero_grad() {
+    ops::fill(exec_, "ktnn::Model::zero_grad", grads_.data(), grads_.extent(0), T(0));
+  }
 
   /// Allocates the workspace for batches of up to `batch` samples.
   void reserve(int batch) {
@@ -98,12 +103,12 @@ class Model {
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::reserve");
     reserve_layers(batch, std::make_index_sequence<depth>{});
     for (auto& g : grad_)
-      g = arena_type(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing,
-                                        "ktnn::Model::backward_buffer"),
-                     std::size_t(batch) * Architecture::max_width);
+      g = arena_type(
+          Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::backward_buffer"),
+          std::size_t(batch) * Architecture::max_width);
     input_copy_ = batch_view(
-        Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::input_copy"),
-        batch, in_features);
+        Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::input_copy"), batch,
+        in_features);
     capacity_ = batch;
   }
 
@@ -146,21 +151,24 @@ class Model {
     return batch_view(grad_[(depth - 1) % 2].data(), batch_, out_features);
   }
 
-  /// Backpropagates output_gradient() (which it overwrites), accumulating into
-  /// gradients(). With `input_gradient`, also computes dL/dx (input_gradient()).
-  void backward(bool want_input_gradient = false) {
+  /// Backpropagates output_gradient() (which it overwrites) into gradients():
+  /// added to what is there (Accumulate::yes, as PyTorch; zero_grad() first),
+  /// or written over it (Accumulate::no, which saves the zero_grad() pass).
+  /// With `want_input_gradient`, also computes dL/dx (input_gradient()).
+  void backward(bool want_input_gradient = false, Accumulate accumulate = Accumulate::yes) {
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::backward");
-    if (want_input_gradient &&
-        (input_grad_.extent(0) < std::size_t(capacity_)))
-      input_grad_ = batch_view(Kokkos::view_alloc(exec_, "ktnn::Model::input_gradient"),
-                               capacity_, in_features);
-    backward_layer<depth - 1>(want_input_gradient);
+    if (want_input_gradient && (input_grad_.extent(0) < std::size_t(capacity_)))
+      input_grad_ = batch_view(Kokkos::view_alloc(exec_, "ktnn::Model::input_gradient"), capacity_,
+                               in_features);
+    backward_layer<depth - 1>(want_input_gradient, accumulate == Accumulate::yes ? T(1) : T(0));
     input_gradient_valid_ = want_input_gradient;
   }
 
   /// Copies `dy` (batch x out_features) to output_gradient(), then backward().
   template <class DY>
-  void backward(DY const& dy, bool want_input_gradient = false) {
+    requires Kokkos::is_view_v<DY>
+  void backward(DY const& dy, bool want_input_gradient = false,
+                Accumulate accumulate = Accumulate::yes) {
     auto g = detail::as_matrix(dy);
     if (g.rows != batch_ || g.cols != out_features)
       detail::fail("ktnn::Model::backward", "output gradient is ", g.rows, "x", g.cols,
@@ -173,13 +181,14 @@ class Model {
           int const i = e / out_features, j = e - (e / out_features) * out_features;
           out(i, j) = g(i, j);
         });
-    backward(want_input_gradient);
+    backward(want_input_gradient, accumulate);
   }
 
   /// dL/dx of the last backward(true): batch x in_features.
   batch_view input_gradient() const {
     if (!input_gradient_valid_)
-      detail::fail("ktnn::Model::input_gradient", "the last backward() did not compute it; "
+      detail::fail("ktnn::Model::input_gradient",
+                   "the last backward() did not compute it; "
                    "call backward(true)");
     return Kokkos::subview(input_grad_, std::make_pair(0, batch_), Kokkos::ALL);
   }
@@ -204,10 +213,12 @@ class Model {
       return input_matrix(x.view());
     } else {
       static_assert(Kokkos::is_view_v<X>, "ktnn::Model::forward: expected a Tensor or a View");
-      static_assert(X::rank() == 2, "ktnn::Model::forward: expected a rank-2 View (batch, features)");
-      static_assert(Kokkos::SpaceAccessibility<execution_space, typename X::memory_space>::accessible,
-                    "ktnn::Model::forward: the input's memory space is not reachable from the "
-                    "model's execution space");
+      static_assert(X::rank() == 2,
+                    "ktnn::Model::forward: expected a rank-2 View (batch, features)");
+      static_assert(
+          Kokkos::SpaceAccessibility<execution_space, typename X::memory_space>::accessible,
+          "ktnn::Model::forward: the input's memory space is not reachable from the "
+          "model's execution space");
       if (x.extent(1) != std::size_t(in_features))
         detail::fail("ktnn::Model::forward", "input '", x.label(), "' has ", x.extent(1),
                      " features, ", Architecture::name(), " takes ", in_features);
@@ -219,7 +230,7 @@ class Model {
   template <std::size_t... I>
   void initialize_layers(std::uint64_t seed, Init init, std::index_sequence<I...>) {
     (Architecture::template layer<I>::initialize(exec_, params_.data(),
-                                                  Architecture::param_offset[I], seed, init),
+                                                 Architecture::param_offset[I], seed, init),
      ...);
     zero_grad();
   }
@@ -259,7 +270,7 @@ class Model {
   }
 
   template <std::size_t I>
-  void backward_layer(bool want_input_gradient) {
+  void backward_layer(bool want_input_gradient, T grad_beta) {
     using L = typename Architecture::template layer<I>;
     auto dy = detail::row_major(grad_[I % 2].data(), batch_, L::out_features);
     detail::Matrix<T> dx;
@@ -270,8 +281,8 @@ class Model {
     L::backward(exec_, params_.data() + Architecture::param_offset[I],
                 grads_.data() + Architecture::param_offset[I], layer_input<I>(),
                 detail::Matrix<T const>(rows_of(outputs_[I])),
-                detail::Matrix<T const>(rows_of(preactivations_[I])), dy, dx);
-    if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient);
+                detail::Matrix<T const>(rows_of(preactivations_[I])), dy, dx, grad_beta);
+    if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, grad_beta);
   }
 
   execution_space exec_;

@@ -5,4 +5,6 @@
 
 using Broken = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<128, 10>>;
 
-int main() { return static_cast<int>(Broken::param_count); }
+int main() {
+  return static_cast<int>(Broken::param_count);
+}

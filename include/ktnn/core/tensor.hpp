@@ -16,8 +16,7 @@
 
 namespace ktnn {
 
-template <class T, std::size_t Features,
-          class Layout = Kokkos::LayoutRight,
+template <class T, std::size_t Features, class Layout = Kokkos::LayoutRight,
           class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
 class Tensor {
  public:
@@ -58,8 +57,8 @@ class Tensor {
   /// A host copy of this tensor (no copy where the data is already host memory).
   auto to_host() const {
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, view_);
-    return Tensor<std::remove_const_t<T>, Features, Layout,
-                  typename decltype(host)::memory_space>(host);
+    return Tensor<std::remove_const_t<T>, Features, Layout, typename decltype(host)::memory_space>(
+        host);
   }
 
   /// The matrix kernels read.

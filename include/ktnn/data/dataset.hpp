@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <numeric>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ktnn::data {
@@ -51,8 +51,7 @@ template <class T, int Features, class MemorySpace = Kokkos::DefaultExecutionSpa
 using ClassificationDataset = Dataset<T, Features, Kokkos::View<int*, MemorySpace>>;
 /// Real-valued targets, one row per sample.
 template <class T, int Features, class MemorySpace = Kokkos::DefaultExecutionSpace::memory_space>
-using RegressionDataset =
-    Dataset<T, Features, Kokkos::View<T**, Kokkos::LayoutRight, MemorySpace>>;
+using RegressionDataset = Dataset<T, Features, Kokkos::View<T**, Kokkos::LayoutRight, MemorySpace>>;
 
 /// Where Debian's dataset-fashion-mnist installs the files; KTNN_DATA_DIR
 /// overrides it.
@@ -71,8 +70,8 @@ ClassificationDataset<T, 784, MemorySpace> load_mnist_format(std::string const& 
   auto images = read_idx(images_path, 3);
   auto labels = read_idx(labels_path, 1);
   if (images.dims[1] != 28 || images.dims[2] != 28)
-    detail::fail("ktnn::data::load_mnist_format", "'", images_path, "' holds ", images.dims[1],
-                 "x", images.dims[2], " images, expected 28x28");
+    detail::fail("ktnn::data::load_mnist_format", "'", images_path, "' holds ", images.dims[1], "x",
+                 images.dims[2], " images, expected 28x28");
   if (images.dims[0] != labels.dims[0])
     detail::fail("ktnn::data::load_mnist_format", "'", images_path, "' holds ", images.dims[0],
                  " images but '", labels_path, "' holds ", labels.dims[0], " labels");
@@ -134,8 +133,8 @@ class DataLoader {
     if constexpr (target_view::rank() == 1)
       targets_ = target_view("ktnn::DataLoader::targets", options.batch_size);
     else
-      targets_ = target_view("ktnn::DataLoader::targets", options.batch_size,
-                             data.targets.extent(1));
+      targets_ =
+          target_view("ktnn::DataLoader::targets", options.batch_size, data.targets.extent(1));
     start_epoch(0);
   }
 
@@ -202,7 +201,8 @@ class DataLoader {
   LoaderOptions options_;
   ExecutionSpace exec_;
   Kokkos::View<int*, memory_space> order_;
-  decltype(Kokkos::create_mirror_view(std::declval<Kokkos::View<int*, memory_space>>())) order_host_;
+  decltype(Kokkos::create_mirror_view(
+      std::declval<Kokkos::View<int*, memory_space>>())) order_host_;
   input_batch inputs_;
   target_view targets_;
 };

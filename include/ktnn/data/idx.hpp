@@ -37,8 +37,8 @@ inline std::vector<std::uint8_t> read_gzip_file(std::string const& path) {
     if (n < 0) {
       int code = 0;
       char const* message = gzerror(file.get(), &code);
-      detail::fail("ktnn::data::read_idx", "'", path, "' is corrupt or truncated: ",
-                   message ? message : "zlib error");
+      detail::fail("ktnn::data::read_idx", "'", path,
+                   "' is corrupt or truncated: ", message ? message : "zlib error");
     }
     if (n == 0) break;
     out.insert(out.end(), chunk, chunk + n);
@@ -78,8 +78,8 @@ inline IdxArray read_idx(std::string const& path, std::size_t expected_rank) {
   }
   std::size_t const expected = out.count();
   if (raw.size() - header != expected)
-    detail::fail("ktnn::data::read_idx", "'", path, "' declares ", expected,
-                 " elements but holds ", raw.size() - header);
+    detail::fail("ktnn::data::read_idx", "'", path, "' declares ", expected, " elements but holds ",
+                 raw.size() - header);
   out.bytes.assign(raw.begin() + header, raw.end());
   return out;
 }

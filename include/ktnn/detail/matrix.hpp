@@ -24,7 +24,9 @@ struct Matrix {
   KOKKOS_INLINE_FUNCTION Matrix transposed() const {
     return {data, cols, rows, col_stride, row_stride};
   }
-  KOKKOS_INLINE_FUNCTION Matrix rows_first(int n) const { return {data, n, cols, row_stride, col_stride}; }
+  KOKKOS_INLINE_FUNCTION Matrix rows_first(int n) const {
+    return {data, n, cols, row_stride, col_stride};
+  }
   KOKKOS_INLINE_FUNCTION operator Matrix<T const>() const {
     return {data, rows, cols, row_stride, col_stride};
   }

@@ -74,16 +74,16 @@ struct Dense {
         "ktnn::Dense::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, param_count),
         KOKKOS_LAMBDA(std::size_t p) {
           params[offset + p] = p < std::size_t(In) * Out
-                          ? T(detail::init_value(scheme, seed, offset + p, In, Out))
-                          : T(0);
+                                   ? T(detail::init_value(scheme, seed, offset + p, In, Out))
+                                   : T(0);
         });
   }
 
   /// Batched forward: y = act(x W^T + b); z = x W^T + b when the activation
   /// needs it for backward.
   template <class ExecSpace, class T>
-  static void forward(ExecSpace const& exec, T const* params, T* scratch,
-                      detail::Matrix<T const> x, detail::Matrix<T> y, detail::Matrix<T> z) {
+  static void forward(ExecSpace const& exec, T const* params, T* scratch, detail::Matrix<T const> x,
+                      detail::Matrix<T> y, detail::Matrix<T> z) {
     auto w = detail::row_major(params, Out, In);
     auto w_t = detail::row_major(scratch, In, Out);
     ops::transpose(exec, "ktnn::Dense::forward::transpose", w, w_t);
@@ -92,12 +92,12 @@ struct Dense {
   }
 
   /// Batched backward. `dy` holds dL/dy on entry and is overwritten with
-  /// dL/dz. Accumulates dL/dW and dL/db into `grads`; writes dL/dx into `dx`
-  /// unless `dx` is empty.
+  /// dL/dz. Adds dL/dW and dL/db to `grads` (grad_beta 1) or overwrites them
+  /// (grad_beta 0); writes dL/dx into `dx` unless `dx` is empty.
   template <class ExecSpace, class T>
-  static void backward(ExecSpace const& exec, T const* params, T* grads,
-                       detail::Matrix<T const> x, detail::Matrix<T const> y,
-                       detail::Matrix<T const> z, detail::Matrix<T> dy, detail::Matrix<T> dx) {
+  static void backward(ExecSpace const& exec, T const* params, T* grads, detail::Matrix<T const> x,
+                       detail::Matrix<T const> y, detail::Matrix<T const> z, detail::Matrix<T> dy,
+                       detail::Matrix<T> dx, T grad_beta) {
     int const batch = x.rows;
     T* grad_bias = grads + std::size_t(In) * Out;
     // dz = dy * act'(z, y), and the bias gradient (column sums of dz) in the
@@ -112,12 +112,12 @@ struct Dense {
             dy(i, j) = d;
             sum += d;
           }
-          grad_bias[j] += sum;
+          grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
         });
     detail::Matrix<T const> dz = dy;
     // dW += dz^T x
     ops::gemm(exec, "ktnn::Dense::backward::weights", dz.transposed(), x,
-              detail::row_major(grads, Out, In), T(1));
+              detail::row_major(grads, Out, In), grad_beta);
     // dx = dz W
     if (!dx.empty())
       ops::gemm(exec, "ktnn::Dense::backward::input", dz, detail::row_major(params, Out, In), dx);
@@ -172,7 +172,7 @@ struct Activation {
   template <class ExecSpace, class T>
   static void backward(ExecSpace const& exec, T const*, T*, detail::Matrix<T const> x,
                        detail::Matrix<T const> y, detail::Matrix<T const>, detail::Matrix<T> dy,
-                       detail::Matrix<T> dx) {
+                       detail::Matrix<T> dx, T) {
     if (dx.empty()) return;
     Kokkos::parallel_for(
         "ktnn::Activation::backward", Kokkos::RangePolicy<ExecSpace>(exec, 0, x.rows * N),

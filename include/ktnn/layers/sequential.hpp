@@ -57,7 +57,8 @@ struct Sequential {
   static_assert(!ActivationFunction<First>,
                 "ktnn::Sequential: the first layer must fix the input width; an activation "
                 "cannot come first");
-  using layers = typename detail::bind_layers<First::out_features, std::tuple<First>, Rest...>::type;
+  using layers =
+      typename detail::bind_layers<First::out_features, std::tuple<First>, Rest...>::type;
   static constexpr std::size_t depth = std::tuple_size_v<layers>;
   template <std::size_t I>
   using layer = std::tuple_element_t<I, layers>;

@@ -17,8 +17,8 @@ struct MSE {
   /// sum reported per sample is that sample's sum of squares / width, so
   /// LossSums::mean_loss() is the MSE.
   template <class ExecSpace, class T, class Targets>
-  void operator()(ExecSpace const& exec, detail::Matrix<T const> prediction,
-                  Targets const& targets, detail::Matrix<T> grad,
+  void operator()(ExecSpace const& exec, detail::Matrix<T const> prediction, Targets const& targets,
+                  detail::Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
     int const batch = prediction.rows, width = prediction.cols;
     if (targets.extent(0) < std::size_t(batch) || targets.extent(1) != std::size_t(width))

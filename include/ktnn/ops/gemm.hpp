@@ -63,6 +63,10 @@ KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrd
     for (int j = 0; j < NR; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
 
+/// A tile cut by the edge of C (mr <= MR rows, nr <= NR columns). It runs the
+/// same full-width register tile over a zero-padded copy of each B row and
+/// zero A values past the edge, so it vectorizes like a full tile (a loop
+/// bounded by nr would not), and stores only the mr x nr elements that exist.
 template <int MR, int NR, class T, class Epilogue>
 KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
                                            std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
@@ -71,9 +75,11 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
   T acc[MR][NR] = {};
   for (int k = 0; k < k_extent; ++k) {
     T const* b_row = b + k * b_rs;
-    for (int i = 0; i < mr; ++i) {
-      T const a_ik = a[i * a_rs + k * a_cs];
-      for (int j = 0; j < nr; ++j) acc[i][j] += a_ik * b_row[j];
+    T b_pad[NR];
+    for (int j = 0; j < NR; ++j) b_pad[j] = j < nr ? b_row[j] : T(0);
+    for (int i = 0; i < MR; ++i) {
+      T const a_ik = i < mr ? a[i * a_rs + k * a_cs] : T(0);
+      for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_pad[j];
     }
   }
   for (int i = 0; i < mr; ++i)
@@ -109,13 +115,13 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
         T const* a_strip = a.data + i0 * a.row_stride;
         T const* b_panel = b.data + j0;
         if (i0 + MR <= m && j0 + NR <= n) {
-          detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
-                                         b.row_stride, k, i0, j0, epilogue);
+          detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride,
+                                         k, i0, j0, epilogue);
         } else {
           int const mr = m - i0 < MR ? m - i0 : MR;
           int const nr = n - j0 < NR ? n - j0 : NR;
-          detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
-                                         b.row_stride, k, i0, j0, mr, nr, epilogue);
+          detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride,
+                                         k, i0, j0, mr, nr, epilogue);
         }
       });
 }
@@ -127,14 +133,25 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
   gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta});
 }
 
-/// B = A^T into a row-major buffer (B(j, i) = A(i, j)).
+/// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
+/// within a few cache lines per work item.
 template <class ExecSpace, class T>
 void transpose(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
                ktnn::detail::Matrix<T> b) {
+  if (a.rows != b.cols || a.cols != b.rows)
+    ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
+                       b.rows, "x", b.cols);
+  constexpr int tile = 32;
+  int const tiles_i = (a.rows + tile - 1) / tile;
+  int const tiles_j = (a.cols + tile - 1) / tile;
   Kokkos::parallel_for(
-      label,
-      Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<2>>(exec, {0, 0}, {a.rows, a.cols}, {32, 32}),
-      KOKKOS_LAMBDA(int i, int j) { b(j, i) = a(i, j); });
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
+        int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
+        int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
+        int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
+        for (int i = i0; i < i1; ++i)
+          for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
+      });
 }
 
 }  // namespace ktnn::ops

@@ -3,12 +3,33 @@
 /// weight decay, as torch.optim.SGD (dampening 0). One kernel over the arena.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/ops/elementwise.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
 
 namespace ktnn {
+
+namespace detail {
+/// The update of elements [begin, end), restrict-qualified so it vectorizes.
+template <class T>
+KOKKOS_INLINE_FUNCTION void sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
+                                       T* KOKKOS_RESTRICT velocity, std::size_t begin,
+                                       std::size_t end, T const lr, T const momentum,
+                                       T const weight_decay, bool const nesterov,
+                                       bool const first) {
+  for (std::size_t i = begin; i < end; ++i) {
+    T d = g[i] + weight_decay * p[i];
+    if (momentum != T(0)) {
+      T const vi = first ? d : momentum * velocity[i] + d;
+      velocity[i] = vi;
+      d = nesterov ? d + momentum * vi : vi;
+    }
+    p[i] -= lr * d;
+  }
+}
+}  // namespace detail
 
 template <class T = float>
 struct SGDOptions {
@@ -54,19 +75,13 @@ class SGD {
                    " gradients, state for ", velocity_.extent(0));
     T const lr = options_.lr, mu = options_.momentum, wd = options_.weight_decay;
     bool const nesterov = options_.nesterov, first = steps_ == 0;
-    auto p = params;
-    auto g = grads;
-    auto v = velocity_;
-    Kokkos::parallel_for(
-        "ktnn::SGD::step", Kokkos::RangePolicy<ExecutionSpace>(exec_, 0, params.extent(0)),
-        KOKKOS_LAMBDA(std::size_t i) {
-          T d = g(i) + wd * p(i);
-          if (mu != T(0)) {
-            T const vi = first ? d : mu * v(i) + d;
-            v(i) = vi;
-            d = nesterov ? d + mu * vi : vi;
-          }
-          p(i) -= lr * d;
+    T* const p = params.data();
+    T const* const g = grads.data();
+    T* const v = velocity_.data();
+    ops::for_each_range(
+        exec_, "ktnn::SGD::step", params.extent(0),
+        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
+          detail::sgd_update(p, g, v, begin, end, lr, mu, wd, nesterov, first);
         });
     ++steps_;
   }

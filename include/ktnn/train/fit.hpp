@@ -1,8 +1,9 @@
 #pragma once
 /// \file ktnn::fit and ktnn::evaluate: the training loop and its metrics.
 ///
-/// A step is: gather the batch, zero the gradients, forward, the fused loss
-/// (value, gradient and metrics into a device slot of this step), backward,
+/// A step is: gather the batch, forward, the fused loss
+/// (value, gradient and metrics into a device slot of this step), backward
+/// (writing the gradients over the last step's, so no zeroing pass),
 /// the optimizer's one kernel. The host reads the loss only for progress
 /// reports and at the end of an epoch.
 
@@ -62,8 +63,8 @@ inline void append_csv(std::string const& path, EpochMetrics const& m) {
   std::ofstream csv(path, std::ios::app);
   if (!csv) fail("ktnn::fit", "cannot open metrics file '", path, "'");
   if (fresh) csv << "epoch,loss,accuracy,seconds,samples_per_second,samples\n";
-  csv << m.epoch << ',' << std::setprecision(9) << m.loss << ',' << m.accuracy << ','
-      << m.seconds << ',' << m.samples_per_second << ',' << m.samples << '\n';
+  csv << m.epoch << ',' << std::setprecision(9) << m.loss << ',' << m.accuracy << ',' << m.seconds
+      << ',' << m.samples_per_second << ',' << m.samples << '\n';
   if (!csv) fail("ktnn::fit", "cannot write metrics file '", path, "'");
 }
 }  // namespace detail
@@ -93,12 +94,11 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
     auto const start = clock::now();
     for (int b = 0; b < batches; ++b) {
       auto [x, y] = loader.batch(b);
-      model.zero_grad();
       auto prediction = model.forward(x);
       loss(exec, detail::Matrix<typename Model::value_type const>(detail::as_matrix(prediction)), y,
            detail::as_matrix(model.output_gradient()),
            Kokkos::View<LossSums, memory_space>(slots.data() + b));
-      model.backward();
+      model.backward(false, Accumulate::no);  // no zero_grad() pass needed
       optimizer.step(model.parameters(), model.gradients());
       if (out && b + 1 < batches && progress.due()) {
         Kokkos::deep_copy(exec, slots_host, slots);
@@ -126,9 +126,9 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
     if (out) {
       progress.clear();
       *out << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
-           << std::setprecision(4) << m.loss << "  train acc " << std::setprecision(4)
-           << m.accuracy << "  " << std::setprecision(3) << m.seconds << " s  "
-           << std::setprecision(0) << m.samples_per_second << " samples/s\n"
+           << std::setprecision(4) << m.loss << "  train acc " << std::setprecision(4) << m.accuracy
+           << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
+           << m.samples_per_second << " samples/s\n"
            << std::defaultfloat << std::flush;
     }
     if (!options.csv_path.empty()) detail::append_csv(options.csv_path, m);

@@ -14,7 +14,9 @@
 
 namespace ktnn {
 
-inline bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+inline bool stdout_is_terminal() {
+  return ::isatty(STDOUT_FILENO) == 1;
+}
 
 class Progress {
  public:
@@ -30,16 +32,16 @@ class Progress {
   }
 
   /// Reports `done` of `total` items of the task called `what`.
-  void report(std::string const& what, double done, double total, double elapsed,
-              double loss, double accuracy) {
+  void report(std::string const& what, double done, double total, double elapsed, double loss,
+              double accuracy) {
     last_ = clock::now();
     double const rate = elapsed > 0 ? done / elapsed : 0.0;
     double const eta = rate > 0 ? (total - done) / rate : 0.0;
     std::ostringstream line;
-    line << what << " " << std::setw(3) << int(100.0 * done / total) << "% loss "
-         << std::fixed << std::setprecision(4) << loss << " acc " << std::setprecision(3)
-         << accuracy << " " << std::setprecision(0) << rate << " samples/s ETA "
-         << std::setprecision(1) << eta << " s";
+    line << what << " " << std::setw(3) << int(100.0 * done / total) << "% loss " << std::fixed
+         << std::setprecision(4) << loss << " acc " << std::setprecision(3) << accuracy << " "
+         << std::setprecision(0) << rate << " samples/s ETA " << std::setprecision(1) << eta
+         << " s";
     if (interactive_)
       out_ << "\r\033[K" << line.str() << std::flush;
     else
