@@ -32,13 +32,20 @@ Arguments parse(int argc, char** argv) {
       if (i + 1 >= argc) throw ktnn::Error("fashion_mnist_mlp: " + flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--epochs") a.epochs = std::stoi(value());
-    else if (flag == "--batch") a.batch = std::stoi(value());
-    else if (flag == "--seed") a.seed = std::stoull(value());
-    else if (flag == "--csv") a.csv = value();
-    else if (flag == "--min-accuracy") a.min_accuracy = std::stod(value());
-    else if (flag.rfind("--kokkos", 0) == 0) continue;
-    else throw ktnn::Error("fashion_mnist_mlp: unknown argument '" + flag + "'");
+    if (flag == "--epochs")
+      a.epochs = std::stoi(value());
+    else if (flag == "--batch")
+      a.batch = std::stoi(value());
+    else if (flag == "--seed")
+      a.seed = std::stoull(value());
+    else if (flag == "--csv")
+      a.csv = value();
+    else if (flag == "--min-accuracy")
+      a.min_accuracy = std::stod(value());
+    else if (flag.rfind("--kokkos", 0) == 0)
+      continue;
+    else
+      throw ktnn::Error("fashion_mnist_mlp: unknown argument '" + flag + "'");
   }
   return a;
 }
@@ -53,14 +60,14 @@ int main(int argc, char** argv) {
     std::cout << "ktnn " << ktnn::version << " demo: " << Mlp::name() << "\n"
               << "Fashion-MNIST " << train.size() << " train / " << test.size()
               << " test images, batch " << args.batch << ", Adam lr 1e-3, " << args.epochs
-              << " epochs, seed " << args.seed << ", "
-              << Kokkos::DefaultExecutionSpace::name() << " with "
-              << Kokkos::DefaultExecutionSpace().concurrency() << " threads\n";
+              << " epochs, seed " << args.seed << ", " << Kokkos::DefaultExecutionSpace::name()
+              << " with " << Kokkos::DefaultExecutionSpace().concurrency() << " threads\n";
 
     ktnn::Model<Mlp, float> model(args.seed);
     ktnn::Adam optimizer(model, {.lr = 1e-3f});
     ktnn::CrossEntropy loss;
-    ktnn::data::DataLoader loader(train, {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
+    ktnn::data::DataLoader loader(train,
+                                  {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
 
     double test_accuracy = 0;
     ktnn::FitOptions options;
