@@ -4,13 +4,17 @@
 //
 //   fashion_mnist_mlp [--epochs N] [--batch B] [--seed S] [--csv FILE]
 //                     [--min-accuracy A]   (exit 1 if the final test accuracy is lower)
+//                     [--check-memory]     (exit 1 if peak memory grew after epoch 1)
 
 #include <ktnn/ktnn.hpp>
+
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 using Mlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<256, 128, ktnn::ReLU>,
@@ -22,7 +26,15 @@ struct Arguments {
   std::uint64_t seed = 42;
   std::string csv;
   double min_accuracy = 0;
+  bool check_memory = false;
 };
+
+/// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
 
 Arguments parse(int argc, char** argv) {
   Arguments a;
@@ -42,6 +54,8 @@ Arguments parse(int argc, char** argv) {
       a.csv = value();
     else if (flag == "--min-accuracy")
       a.min_accuracy = std::stod(value());
+    else if (flag == "--check-memory")
+      a.check_memory = true;
     else if (flag.rfind("--kokkos", 0) == 0)
       continue;
     else
@@ -70,13 +84,16 @@ int main(int argc, char** argv) {
                                   {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
 
     double test_accuracy = 0;
+    std::vector<double> peak_rss;
     ktnn::FitOptions options;
     options.epochs = args.epochs;
     options.csv_path = args.csv;
     options.on_epoch_end.push_back([&](ktnn::EpochMetrics const&) {
       auto const result = ktnn::evaluate(model, loss, test);
       test_accuracy = result.accuracy();
-      std::printf("          test loss %.4f  test acc %.4f\n", result.mean_loss(), test_accuracy);
+      peak_rss.push_back(peak_rss_mib());
+      std::printf("          test loss %.4f  test acc %.4f  peak memory %.1f MiB\n",
+                  result.mean_loss(), test_accuracy, peak_rss.back());
       std::fflush(stdout);
     });
     auto const history = ktnn::fit(model, loss, optimizer, loader, options);
@@ -88,6 +105,14 @@ int main(int argc, char** argv) {
     }
     std::printf("trained %d epochs in %.2f s: %.0f samples/s, final test accuracy %.4f\n",
                 args.epochs, seconds, samples / seconds, test_accuracy);
+    // Workspace is allocated for the first batch and reused: peak memory must
+    // not grow after the first epoch.
+    if (args.check_memory && peak_rss.size() > 1 && peak_rss.back() > peak_rss.front() + 1.0) {
+      std::fprintf(stderr,
+                   "fashion_mnist_mlp: peak memory grew from %.1f MiB after epoch 1 to %.1f MiB\n",
+                   peak_rss.front(), peak_rss.back());
+      return 1;
+    }
     if (test_accuracy < args.min_accuracy) {
       std::fprintf(stderr, "fashion_mnist_mlp: test accuracy %.4f is below the required %.4f\n",
                    test_accuracy, args.min_accuracy);

@@ -145,3 +145,66 @@ TEST_CASE_TEMPLATE_DEFINE("fit reports progress, writes CSV and calls callbacks"
   std::filesystem::remove(csv);
 }
 TEST_CASE_TEMPLATE_APPLY(fit_reporting, ktnn_test::spaces);
+
+namespace {
+// Kokkos Tools hooks that count what happens inside training steps.
+int allocations = 0;
+int fences = 0;
+std::vector<std::string> fence_names;
+void count_allocation(Kokkos_Profiling_SpaceHandle, char const*, void const*, std::uint64_t) {
+  ++allocations;
+}
+void count_fence(char const* name, std::uint32_t, std::uint64_t* id) {
+  ++fences;
+  fence_names.emplace_back(name);
+  *id = 0;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("a training step allocates nothing and waits for nothing", Space,
+                          step_no_alloc) {
+  using Mem = typename Space::memory_space;
+  using Net = ktnn::Sequential<ktnn::Dense<20, 16, ktnn::GELU>, ktnn::Dense<16, 5>>;
+  int const n = 100;
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", n, 20);
+  Kokkos::View<int*, Mem> y("y", n);
+  ktnn_test::fill_uniform(x, 1);
+  Kokkos::parallel_for(Kokkos::RangePolicy<Space>(0, n), KOKKOS_LAMBDA(int i) { y(i) = i % 5; });
+  ktnn::data::ClassificationDataset<float, 20, Mem> data(ktnn::as_tensor<20>(x), y);
+  ktnn::Model<Net, float, Space> model(1);
+  ktnn::Adam<float, Space> adam(model);
+  ktnn::data::DataLoader<decltype(data), Space> loader(data, {.batch_size = 32});  // 32+32+32+4
+  Kokkos::View<ktnn::LossSums*, Mem> slots("slots", loader.batches());
+  auto step = [&](int b) {
+    auto [bx, by] = loader.batch(b);
+    auto out = model.forward(bx);
+    ktnn::CrossEntropy{}(Space{}, ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(out)),
+                         by, ktnn::detail::as_matrix(model.output_gradient()),
+                         Kokkos::View<ktnn::LossSums, Mem>(slots.data() + b));
+    model.backward(false, ktnn::Accumulate::no);
+    adam.step(model.parameters(), model.gradients());
+  };
+  step(0);  // the first batch sizes the workspace
+  Space{}.fence();
+  allocations = fences = 0;
+  fence_names.clear();
+  Kokkos::Tools::Experimental::set_allocate_data_callback(count_allocation);
+  Kokkos::Tools::Experimental::set_begin_fence_callback(count_fence);
+  {  // The hooks do see allocations and fences (so zero below means zero).
+    Kokkos::View<float*, Mem> probe("probe", 10);
+    Space{}.fence();
+  }
+  CHECK(allocations == 1);
+  CHECK(fences >= 1);
+  allocations = fences = 0;
+  fence_names.clear();
+  for (int b = 0; b < loader.batches(); ++b) step(b);  // includes the partial batch
+  Kokkos::Tools::Experimental::set_allocate_data_callback(nullptr);
+  Kokkos::Tools::Experimental::set_begin_fence_callback(nullptr);
+  CHECK(allocations == 0);
+  std::string names;
+  for (auto const& f : fence_names) names += f + "; ";
+  INFO("fences: " << names);
+  CHECK(fences == 0);
+}
+TEST_CASE_TEMPLATE_APPLY(step_no_alloc, ktnn_test::spaces);
