@@ -36,6 +36,7 @@ struct DenseForwardEpilogue {
   T const* bias;
   Matrix<T> y;
   Matrix<T> z;  // only written when Act::needs_input
+  Matrix<T> output() const { return y; }
   KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
     T const pre = acc + bias[j];
     if constexpr (Act::needs_input) z(i, j) = pre;

@@ -2,11 +2,10 @@
 /// \file Elementwise loops over long arrays (optimizer steps, fills).
 ///
 /// The body is a range functor f(begin, end) that loops itself, through a
-/// function with restrict-qualified pointer parameters. On host spaces each work item takes a chunk, so the
-/// compiler sees a plain loop over non-aliasing arrays and vectorizes it (a
-/// per-index lambda reloads every captured View after each store and stays
-/// scalar). On devices each work item takes one index, so neighbouring threads
-/// touch neighbouring elements.
+/// function with restrict-qualified pointer parameters. On host spaces each work item takes a
+/// chunk, so the compiler sees a plain loop over non-aliasing arrays and vectorizes it (a per-index
+/// lambda reloads every captured View after each store and stays scalar). On devices each work item
+/// takes one index, so neighbouring threads touch neighbouring elements.
 
 #include <Kokkos_Core.hpp>
 

@@ -13,6 +13,12 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <type_traits>
+
+#if defined(KTNN_ENABLE_BLAS)
+#include <cblas.h>
+#endif
+
 namespace ktnn::ops {
 
 /// Register tile of the portable GEMM: MR rows x NR columns of C per work item,
@@ -33,11 +39,13 @@ struct GemmTile {
   static constexpr int nr = 2 * vector_bytes / static_cast<int>(sizeof(T));
 };
 
-/// Epilogue that stores `acc + beta * C`.
+/// Epilogue that stores `acc + beta * C`. Every epilogue names the matrix it
+/// writes (`output()`), so a vendor BLAS can compute the product there first.
 template <class T>
 struct StoreScaled {
   detail::Matrix<T> c;
   T beta;
+  detail::Matrix<T> output() const { return c; }
   KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
     T& out = c(i, j);
     out = beta == T(0) ? acc : beta * out + acc;
@@ -86,10 +94,74 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
     for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
 
+#if defined(KTNN_ENABLE_BLAS)
+/// The vendor-BLAS path (KTNN_ENABLE_BLAS): float and double on host spaces,
+/// whose kernels complete before the call returns, so no fence is needed
+/// around the BLAS call.
+template <class ExecSpace, class T>
+inline constexpr bool blas_applies =
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+
+inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, float const* a, int lda,
+                      float const* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, double const* a, int lda,
+                      double const* b, int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// Computes the product with CBLAS into the epilogue's output, then applies
+/// the epilogue there (a StoreScaled epilogue maps onto BLAS's beta). Returns
+/// false where BLAS cannot take the operands' strides.
+template <class ExecSpace, class T, class Epilogue>
+bool blas_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+               ktnn::detail::Matrix<T const> b, Epilogue const& epilogue) {
+  auto const c = epilogue.output();
+  if (c.col_stride != 1 || b.col_stride != 1) return false;
+  int const m = a.rows, k = a.cols;
+  // BLAS wants a leading dimension of at least the contiguous extent; a
+  // single row or column may carry any stride there.
+  auto leading = [](std::ptrdiff_t stride, int extent, int other) {
+    int const least = extent > 1 ? extent : 1;
+    return other <= 1 && stride < least ? least : int(stride);
+  };
+  CBLAS_TRANSPOSE ta;
+  int lda;
+  if (a.col_stride == 1 && (a.row_stride >= (k > 1 ? k : 1) || m <= 1)) {
+    ta = CblasNoTrans;
+    lda = leading(a.row_stride, k, m);
+  } else if (a.row_stride == 1 && (a.col_stride >= (m > 1 ? m : 1) || k <= 1)) {
+    ta = CblasTrans;
+    lda = leading(a.col_stride, m, k);
+  } else {
+    return false;
+  }
+  int const ldb = leading(b.row_stride, b.cols, k);
+  if constexpr (std::is_same_v<Epilogue, StoreScaled<T>>) {
+    blas_call(ta, m, b.cols, k, a.data, lda, b.data, ldb, epilogue.beta, c.data,
+              leading(c.row_stride, b.cols, m));
+  } else {
+    blas_call(ta, m, b.cols, k, a.data, lda, b.data, ldb, T(0), c.data,
+              leading(c.row_stride, b.cols, m));
+    int const n = b.cols;
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, m * n), KOKKOS_LAMBDA(int e) {
+          int const i = e / n, j = e - (e / n) * n;
+          epilogue(i, j, c(i, j));
+        });
+  }
+  return true;
+}
+#endif
+
 }  // namespace detail
 
 /// C(i, j) = epilogue(i, j, sum_k A(i, k) * B(k, j)) for an M x K matrix A with
-/// any strides and a K x N matrix B whose rows are contiguous.
+/// any strides and a K x N matrix B whose rows are contiguous. With
+/// KTNN_ENABLE_BLAS defined, float and double products on host spaces go to
+/// CBLAS instead; the portable kernel stays the default.
 /// \param label names the kernel for Kokkos Tools.
 template <class ExecSpace, class T, class Epilogue>
 void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
@@ -103,6 +175,11 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
                        b.col_stride, ")");
   int const m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
+#if defined(KTNN_ENABLE_BLAS)
+  if constexpr (detail::blas_applies<ExecSpace, T>) {
+    if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
+  }
+#endif
   constexpr int MR = GemmTile<T>::mr;
   constexpr int NR = GemmTile<T>::nr;
   int const tiles_m = (m + MR - 1) / MR;
