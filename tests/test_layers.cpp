@@ -171,6 +171,12 @@ TEST_CASE_TEMPLATE_DEFINE("initialization: keyed by seed, bounded, zero bias", S
   double const mean = sum / 2048, var = sum2 / 2048 - mean * mean;
   CHECK(std::abs(mean) < 0.02);
   CHECK(var == doctest::Approx(he * he / 3).epsilon(0.1));
+  // Each value is a pure function of (seed, arena index), computed here on the
+  // host: the same on every backend and thread count.
+  for (std::size_t i : {0ul, 1ul, 777ul, 2047ul})
+    CHECK(pa[i] == double(float(ktnn::detail::init_value(ktnn::Init::HeUniform, 7, i, 64, 32))));
+  for (std::size_t i : {2080ul, 2200ul})
+    CHECK(pa[i] == double(float(ktnn::detail::init_value(ktnn::Init::GlorotUniform, 7, i, 32, 8))));
   // The normal schemes: mean 0, variance 2 / fan_in.
   ktnn::Model<Arch, double, Space> normal(3, ktnn::Init::HeNormal);
   auto const pn = ktnn_test::to_vector(normal.parameters());
