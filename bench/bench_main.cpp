@@ -59,9 +59,10 @@ void add_context() {
   benchmark::AddCustomContext("compiler", __VERSION__);
   benchmark::AddCustomContext("arch_flags", KTNN_BENCH_ARCH_FLAGS);
   // The GEMM register tile follows the vector width the compiler targets.
-  benchmark::AddCustomContext("ktnn_gemm_tile", std::to_string(ktnn::ops::GemmTile<float>::mr) +
-                                                    "x" +
-                                                    std::to_string(ktnn::ops::GemmTile<float>::nr));
+  benchmark::AddCustomContext(
+      "ktnn_gemm_tile",
+      std::to_string(ktnn::ops::GemmTile<float, Kokkos::DefaultExecutionSpace>::mr) + "x" +
+          std::to_string(ktnn::ops::GemmTile<float, Kokkos::DefaultExecutionSpace>::nr));
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   benchmark::AddCustomContext("openblas_threads", std::to_string(openblas_get_num_threads()));
 }

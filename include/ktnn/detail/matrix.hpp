@@ -6,6 +6,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
+#include <type_traits>
 
 namespace ktnn::detail {
 
@@ -24,13 +25,13 @@ struct Matrix {
   KOKKOS_INLINE_FUNCTION Matrix transposed() const {
     return {data, cols, rows, col_stride, row_stride};
   }
-  KOKKOS_INLINE_FUNCTION Matrix rows_first(int n) const {
-    return {data, n, cols, row_stride, col_stride};
-  }
-  KOKKOS_INLINE_FUNCTION operator Matrix<T const>() const {
+  /// A read-only view of the same matrix.
+  KOKKOS_INLINE_FUNCTION operator Matrix<T const>() const
+    requires(!std::is_const_v<T>)
+  {
     return {data, rows, cols, row_stride, col_stride};
   }
-  bool empty() const { return data == nullptr; }
+  KOKKOS_INLINE_FUNCTION bool empty() const { return data == nullptr; }
 };
 
 /// A row-major matrix over `n` contiguous rows of width `cols`.

@@ -8,6 +8,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -79,15 +80,11 @@ struct Sequential {
   }
   template <std::size_t... I>
   static constexpr int widest(std::index_sequence<I...>) {
-    int w = 0;
-    ((w = layer<I>::out_features > w ? layer<I>::out_features : w), ...);
-    return w;
+    return std::max({layer<I>::out_features...});
   }
   template <std::size_t... I>
   static constexpr std::size_t most_scratch(std::index_sequence<I...>) {
-    std::size_t s = 0;
-    ((s = layer<I>::scratch_count > s ? layer<I>::scratch_count : s), ...);
-    return s;
+    return std::max({layer<I>::scratch_count...});
   }
 
  public:

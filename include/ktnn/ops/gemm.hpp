@@ -21,22 +21,27 @@
 
 namespace ktnn::ops {
 
-/// Register tile of the portable GEMM: MR rows x NR columns of C per work item,
-/// chosen from the vector width the compiler targets (on the host), two vector
-/// registers wide per row.
-template <class T>
+/// Register tile of the portable GEMM: MR rows x NR columns of C per work item.
+/// On host spaces it follows the vector width the compiler targets, two vector
+/// registers wide per row. On devices it is fixed: it must not depend on
+/// macros that differ between nvcc's host and device passes, since the host
+/// computes the tile count that the device kernel covers.
+template <class T, class ExecSpace = Kokkos::DefaultHostExecutionSpace>
 struct GemmTile {
+  static constexpr bool host =
+      Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
 #if defined(__AVX512F__)
-  static constexpr int vector_bytes = 64;
-  static constexpr int mr = 8;
+  static constexpr int host_vector_bytes = 64;
+  static constexpr int host_mr = 8;
 #elif defined(__AVX__)
-  static constexpr int vector_bytes = 32;
-  static constexpr int mr = 6;
+  static constexpr int host_vector_bytes = 32;
+  static constexpr int host_mr = 6;
 #else
-  static constexpr int vector_bytes = 16;
-  static constexpr int mr = 4;
+  static constexpr int host_vector_bytes = 16;
+  static constexpr int host_mr = 4;
 #endif
-  static constexpr int nr = 2 * vector_bytes / static_cast<int>(sizeof(T));
+  static constexpr int mr = host ? host_mr : 4;
+  static constexpr int nr = host ? 2 * host_vector_bytes / static_cast<int>(sizeof(T)) : 8;
 };
 
 /// Epilogue that stores `acc + beta * C`. Every epilogue names the matrix it
@@ -180,8 +185,8 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
     if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
   }
 #endif
-  constexpr int MR = GemmTile<T>::mr;
-  constexpr int NR = GemmTile<T>::nr;
+  constexpr int MR = GemmTile<T, ExecSpace>::mr;
+  constexpr int NR = GemmTile<T, ExecSpace>::nr;
   int const tiles_m = (m + MR - 1) / MR;
   int const tiles_n = (n + NR - 1) / NR;
   Kokkos::parallel_for(
