@@ -94,6 +94,10 @@ struct Sequential {
   static constexpr std::array<std::size_t, depth + 1> param_offset =
       offsets(std::make_index_sequence<depth>{});
   static constexpr std::size_t param_count = param_offset[depth];
+  /// Layer I's offset as a constant (device code may not call the array's
+  /// host-only operator[]).
+  template <std::size_t I>
+  static constexpr std::size_t offset_of = param_offset[I];
   /// The widest layer output (the per-sample path's buffer size).
   static constexpr int max_width = widest(std::make_index_sequence<depth>{});
   static constexpr std::size_t scratch_count = most_scratch(std::make_index_sequence<depth>{});
@@ -142,10 +146,10 @@ struct Sequential {
   KOKKOS_INLINE_FUNCTION static void apply_from(P const* params, S const* in,
                                                 S (*buffers)[max_width], S* y) {
     if constexpr (I + 1 == depth) {
-      layer<I>::apply(params + param_offset[I], in, y);
+      layer<I>::apply(params + offset_of<I>, in, y);
     } else {
       S* out = buffers[I % 2];
-      layer<I>::apply(params + param_offset[I], in, out);
+      layer<I>::apply(params + offset_of<I>, in, out);
       apply_from<I + 1>(params, out, buffers, y);
     }
   }
