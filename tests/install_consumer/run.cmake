@@ -15,13 +15,18 @@ function(run_step)
   endif()
 endfunction()
 
+# The same Kokkos the enclosing build found (a hand-built one included).
+set(kokkos_hint "")
+if(KTNN_KOKKOS_DIR)
+  set(kokkos_hint -DKokkos_DIR=${KTNN_KOKKOS_DIR})
+endif()
 run_step(${CMAKE_COMMAND} -S ${KTNN_SOURCE_DIR} -B ${KTNN_WORK_DIR}/ktnn-build -G ${KTNN_GENERATOR}
-         -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} -DCMAKE_INSTALL_PREFIX=${prefix}
+         -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} -DCMAKE_INSTALL_PREFIX=${prefix} ${kokkos_hint}
          -DKTNN_ENABLE_TESTS=OFF -DKTNN_ENABLE_EXAMPLES=OFF -DKTNN_ENABLE_BENCHMARKS=OFF)
 run_step(${CMAKE_COMMAND} --install ${KTNN_WORK_DIR}/ktnn-build)
 run_step(${CMAKE_COMMAND} -S ${KTNN_SOURCE_DIR}/tests/install_consumer -B ${KTNN_WORK_DIR}/consumer-build
          -G ${KTNN_GENERATOR} -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER}
-         -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
+         -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release ${kokkos_hint})
 run_step(${CMAKE_COMMAND} --build ${KTNN_WORK_DIR}/consumer-build)
 execute_process(COMMAND ${KTNN_WORK_DIR}/consumer-build/consumer RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -25,10 +25,12 @@ struct Matrix {
   KOKKOS_INLINE_FUNCTION Matrix transposed() const {
     return {data, cols, rows, col_stride, row_stride};
   }
-  /// A read-only view of the same matrix.
-  KOKKOS_INLINE_FUNCTION operator Matrix<T const>() const
-    requires(!std::is_const_v<T>)
-  {
+  /// A read-only view of the same matrix. A template, so Matrix<T const>
+  /// declares no conversion to its own type: nvcc warns (#554-D) about a
+  /// non-template one even when a requires-clause disables it.
+  template <class U>
+    requires(std::is_same_v<U, T const> && !std::is_const_v<T>)
+  KOKKOS_INLINE_FUNCTION operator Matrix<U>() const {
     return {data, rows, cols, row_stride, col_stride};
   }
   KOKKOS_INLINE_FUNCTION bool empty() const { return data == nullptr; }

@@ -23,9 +23,10 @@ namespace ktnn::ops {
 
 /// Register tile of the portable GEMM: MR rows x NR columns of C per work item.
 /// On host spaces it follows the vector width the compiler targets, two vector
-/// registers wide per row. On devices it is fixed: it must not depend on
-/// macros that differ between nvcc's host and device passes, since the host
-/// computes the tile count that the device kernel covers.
+/// registers wide per row. On devices it is fixed: the host computes the tile
+/// count that the device kernel covers, so the tile must not hang on
+/// host-compiler flags (-march reaches nvcc's device pass only when forwarded
+/// with -Xcompiler), and a 2 x 4-vector host tile would spill GPU registers.
 template <class T, class ExecSpace = Kokkos::DefaultHostExecutionSpace>
 struct GemmTile {
   static constexpr bool host =
