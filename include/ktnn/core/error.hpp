@@ -25,10 +25,5 @@ template <class... Parts>
   throw Error(message.str());
 }
 
-/// Throws unless `actual == expected`, naming what was measured.
-inline void check_size(std::string_view operation, std::string_view what, std::size_t expected,
-                       std::size_t actual) {
-  if (expected != actual) fail(operation, what, " must be ", expected, " but is ", actual);
-}
 }  // namespace detail
 }  // namespace ktnn

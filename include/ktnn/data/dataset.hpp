@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
