@@ -76,6 +76,10 @@ TEST_CASE_TEMPLATE_DEFINE("finite differences: Dense with each fused activation"
   check_gradients<ktnn::Sequential<ktnn::Dense<9, 5, ktnn::SiLU>>, Space>(2, 6);
   // Sizes past one register tile in every direction, with ragged edges.
   check_gradients<ktnn::Sequential<ktnn::Dense<37, 41, ktnn::Tanh>>, Space>(19, 7);
+  // A long batch: on the device path the weight gradient splits K (the batch)
+  // across teams and the bias gradient sums row chunks in a second pass.
+  check_gradients<ktnn::Sequential<ktnn::Dense<4, 3, ktnn::Tanh>, ktnn::Dense<3, 2>>, Space>(300,
+                                                                                             8);
 }
 TEST_CASE_TEMPLATE_APPLY(dense_fd, ktnn_test::spaces);
 

@@ -18,6 +18,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -109,6 +110,10 @@ class Model {
     input_copy_ = batch_view(
         Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::input_copy"), batch,
         in_features);
+    std::size_t const work = workspace_size(batch, std::make_index_sequence<depth>{});
+    if (work > work_.extent(0))
+      work_ = arena_type(
+          Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::workspace"), work);
     capacity_ = batch;
   }
 
@@ -235,6 +240,16 @@ class Model {
     zero_grad();
   }
 
+  /// Workspace the layers can use for `batch` rows (split-K slices and
+  /// partial sums on devices; none on host spaces).
+  template <std::size_t... I>
+  std::size_t workspace_size(int batch, std::index_sequence<I...>) const {
+    std::size_t size = 0;
+    ((size = std::max(size, Architecture::template layer<I>::workspace_size(exec_, batch))), ...);
+    return size;
+  }
+  ops::Workspace<T> workspace() const { return {work_.data(), work_.extent(0)}; }
+
   template <std::size_t... I>
   void reserve_layers(int batch, std::index_sequence<I...>) {
     ((outputs_[I] = batch_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing,
@@ -263,9 +278,9 @@ class Model {
 
   template <std::size_t... I>
   void forward_layers(std::index_sequence<I...>) {
-    (Architecture::template layer<I>::forward(exec_, params_.data() + Architecture::param_offset[I],
-                                              scratch_.data(), layer_input<I>(),
-                                              rows_of(outputs_[I]), rows_of(preactivations_[I])),
+    (Architecture::template layer<I>::forward(
+         exec_, params_.data() + Architecture::param_offset[I], scratch_.data(), layer_input<I>(),
+         rows_of(outputs_[I]), rows_of(preactivations_[I]), workspace()),
      ...);
   }
 
@@ -281,7 +296,8 @@ class Model {
     L::backward(exec_, params_.data() + Architecture::param_offset[I],
                 grads_.data() + Architecture::param_offset[I], layer_input<I>(),
                 detail::Matrix<T const>(rows_of(outputs_[I])),
-                detail::Matrix<T const>(rows_of(preactivations_[I])), dy, dx, grad_beta);
+                detail::Matrix<T const>(rows_of(preactivations_[I])), dy, dx, grad_beta,
+                workspace());
     if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, grad_beta);
   }
 
@@ -289,6 +305,7 @@ class Model {
   arena_type params_;
   arena_type grads_;
   arena_type scratch_;
+  arena_type work_;
   std::vector<ParameterInfo> index_;
   std::array<batch_view, depth> outputs_;
   std::array<batch_view, depth> preactivations_;

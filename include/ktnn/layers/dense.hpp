@@ -43,6 +43,18 @@ struct DenseForwardEpilogue {
     y(i, j) = Act::value(pre);
   }
 };
+/// Row chunks of the device bias-gradient pass: enough (chunk, column) threads
+/// to fill the device, chunks of at least 16 rows.
+template <class ExecSpace>
+int column_chunks(ExecSpace const& exec, int batch, int columns) {
+  int const threads = ops::device_team_target(exec) * ops::device_team_size<ExecSpace>;
+  int chunks = threads / columns;
+  int const most = (batch + 15) / 16;
+  if (chunks > most) chunks = most;
+  if (chunks < 1) chunks = 1;
+  int const rows = (batch + chunks - 1) / chunks;
+  return rows > 0 ? (batch + rows - 1) / rows : 1;
+}
 }  // namespace detail
 
 /// A fully connected layer with In inputs and Out outputs, optionally fused
@@ -80,16 +92,37 @@ struct Dense {
         });
   }
 
+  /// Workspace elements forward and backward can use on `exec` for `batch`
+  /// rows (0 on host spaces): split-K slices of the products and the
+  /// per-chunk column sums of the bias gradient.
+  template <class ExecSpace>
+  static std::size_t workspace_size(ExecSpace const& exec, int batch) {
+    std::size_t size = ops::gemm_workspace_size(exec, batch, Out, In);  // forward
+    auto grow = [&](std::size_t s) { size = s > size ? s : size; };
+    grow(ops::gemm_workspace_size(exec, Out, In, batch));  // dW
+    grow(ops::gemm_workspace_size(exec, batch, In, Out));  // dx
+    if constexpr (ops::device_kernels<ExecSpace>)
+      grow(std::size_t(detail::column_chunks(exec, batch, Out)) * Out);  // db
+    return size;
+  }
+
   /// Batched forward: y = act(x W^T + b); z = x W^T + b when the activation
   /// needs it for backward.
   template <class ExecSpace, class T>
   static void forward(ExecSpace const& exec, T const* params, T* scratch, detail::Matrix<T const> x,
-                      detail::Matrix<T> y, detail::Matrix<T> z) {
+                      detail::Matrix<T> y, detail::Matrix<T> z, ops::Workspace<T> work = {}) {
     auto w = detail::row_major(params, Out, In);
-    auto w_t = detail::row_major(scratch, In, Out);
-    ops::transpose(exec, "ktnn::Dense::forward::transpose", w, w_t);
-    ops::gemm(exec, "ktnn::Dense::forward", x, detail::Matrix<T const>(w_t), x.rows, Out,
-              detail::DenseForwardEpilogue<T, Act>{params + std::size_t(In) * Out, y, z});
+    detail::DenseForwardEpilogue<T, Act> const epilogue{params + std::size_t(In) * Out, y, z};
+    if constexpr (ops::gemm_takes_strided_b<ExecSpace>) {
+      (void)scratch;
+      ops::gemm(exec, "ktnn::Dense::forward", x, detail::Matrix<T const>(w).transposed(), x.rows,
+                Out, epilogue, work);
+    } else {
+      auto w_t = detail::row_major(scratch, In, Out);
+      ops::transpose(exec, "ktnn::Dense::forward::transpose", w, w_t);
+      ops::gemm(exec, "ktnn::Dense::forward", x, detail::Matrix<T const>(w_t), x.rows, Out,
+                epilogue, work);
+    }
   }
 
   /// Batched backward. `dy` holds dL/dy on entry and is overwritten with
@@ -98,30 +131,65 @@ struct Dense {
   template <class ExecSpace, class T>
   static void backward(ExecSpace const& exec, T const* params, T* grads, detail::Matrix<T const> x,
                        detail::Matrix<T const> y, detail::Matrix<T const> z, detail::Matrix<T> dy,
-                       detail::Matrix<T> dx, T grad_beta) {
+                       detail::Matrix<T> dx, T grad_beta, ops::Workspace<T> work = {}) {
     int const batch = x.rows;
     T* grad_bias = grads + std::size_t(In) * Out;
     // dz = dy * act'(z, y), and the bias gradient (column sums of dz) in the
     // same pass.
-    Kokkos::parallel_for(
-        "ktnn::Dense::backward::activation_bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, Out),
-        KOKKOS_LAMBDA(int j) {
-          T sum = 0;
-          for (int i = 0; i < batch; ++i) {
-            T const pre = Act::needs_input ? z(i, j) : T(0);
-            T const d = dy(i, j) * Act::derivative(pre, y(i, j));
-            dy(i, j) = d;
-            sum += d;
-          }
-          grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
-        });
+    auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) {
+      T const pre = Act::needs_input ? z(i, j) : T(0);
+      T const d = dy(i, j) * Act::derivative(pre, y(i, j));
+      dy(i, j) = d;
+      return d;
+    };
+    if constexpr (ops::device_kernels<ExecSpace>) {
+      // A thread per (chunk of rows, column): dz in place and the chunk's
+      // column sum; then a team per column sums the chunks in a fixed order.
+      int const chunks = detail::column_chunks(exec, batch, Out);
+      if (std::size_t(chunks) * Out > work.size)
+        detail::fail("ktnn::Dense::backward", "workspace of ", work.size, " elements, ",
+                     std::size_t(chunks) * Out, " needed for batch ", batch);
+      int const rows = (batch + chunks - 1) / chunks;
+      T* const partial = work.data;
+      Kokkos::parallel_for(
+          "ktnn::Dense::backward::activation_bias",
+          Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(chunks) * Out),
+          KOKKOS_LAMBDA(std::size_t e) {
+            int const c = int(e / Out), j = int(e - std::size_t(c) * Out);
+            int const end = (c + 1) * rows < batch ? (c + 1) * rows : batch;
+            T sum = 0;
+            for (int i = c * rows; i < end; ++i) sum += dz_at(i, j);
+            partial[e] = sum;
+          });
+      using Policy = Kokkos::TeamPolicy<ExecSpace>;
+      Kokkos::parallel_for(
+          "ktnn::Dense::backward::bias_sum", Policy(exec, Out, ops::device_team_size<ExecSpace>),
+          KOKKOS_LAMBDA(typename Policy::member_type const& team) {
+            int const j = team.league_rank();
+            T sum = 0;
+            Kokkos::parallel_reduce(
+                Kokkos::TeamThreadRange(team, chunks),
+                [&](int c, T& local) { local += partial[std::size_t(c) * Out + j]; }, sum);
+            Kokkos::single(Kokkos::PerTeam(team),
+                           [&] { grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum; });
+          });
+    } else {
+      Kokkos::parallel_for(
+          "ktnn::Dense::backward::activation_bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, Out),
+          KOKKOS_LAMBDA(int j) {
+            T sum = 0;
+            for (int i = 0; i < batch; ++i) sum += dz_at(i, j);
+            grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
+          });
+    }
     detail::Matrix<T const> dz = dy;
     // dW += dz^T x
     ops::gemm(exec, "ktnn::Dense::backward::weights", dz.transposed(), x,
-              detail::row_major(grads, Out, In), grad_beta);
+              detail::row_major(grads, Out, In), grad_beta, work);
     // dx = dz W
     if (!dx.empty())
-      ops::gemm(exec, "ktnn::Dense::backward::input", dz, detail::row_major(params, Out, In), dx);
+      ops::gemm(exec, "ktnn::Dense::backward::input", dz, detail::row_major(params, Out, In), dx,
+                T(0), work);
   }
 
   /// One sample: y[Out] = act(W x + b). P is the parameter type, S the value
@@ -159,9 +227,14 @@ struct Activation {
   template <class ExecSpace, class T>
   static void initialize(ExecSpace const&, T*, std::size_t, std::uint64_t, Init) {}
 
+  template <class ExecSpace>
+  static std::size_t workspace_size(ExecSpace const&, int) {
+    return 0;
+  }
+
   template <class ExecSpace, class T>
   static void forward(ExecSpace const& exec, T const*, T*, detail::Matrix<T const> x,
-                      detail::Matrix<T> y, detail::Matrix<T>) {
+                      detail::Matrix<T> y, detail::Matrix<T>, ops::Workspace<T> = {}) {
     Kokkos::parallel_for(
         "ktnn::Activation::forward", Kokkos::RangePolicy<ExecSpace>(exec, 0, x.rows * N),
         KOKKOS_LAMBDA(int e) {
@@ -173,7 +246,7 @@ struct Activation {
   template <class ExecSpace, class T>
   static void backward(ExecSpace const& exec, T const*, T*, detail::Matrix<T const> x,
                        detail::Matrix<T const> y, detail::Matrix<T const>, detail::Matrix<T> dy,
-                       detail::Matrix<T> dx, T) {
+                       detail::Matrix<T> dx, T, ops::Workspace<T> = {}) {
     if (dx.empty()) return;
     Kokkos::parallel_for(
         "ktnn::Activation::backward", Kokkos::RangePolicy<ExecSpace>(exec, 0, x.rows * N),

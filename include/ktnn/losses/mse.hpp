@@ -5,8 +5,11 @@
 #include <ktnn/core/error.hpp>
 #include <ktnn/detail/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
+#include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
+
+#include <cstddef>
 
 namespace ktnn {
 
@@ -26,19 +29,35 @@ struct MSE {
                    targets.extent(0), "x", targets.extent(1));
     bool const want_grad = !grad.empty();
     T const scale = batch > 0 ? T(2) / (T(batch) * T(width)) : T(0);
-    Kokkos::parallel_reduce(
-        "ktnn::MSE", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
-        KOKKOS_LAMBDA(int i, LossSums& sums) {
-          T sum = 0;
-          for (int j = 0; j < width; ++j) {
+    using Sum = Kokkos::Sum<LossSums, typename ExecSpace::memory_space>;
+    if constexpr (ops::device_kernels<ExecSpace>) {
+      // A thread per element, so neighbouring threads read neighbouring
+      // elements; a sample is counted by its first element.
+      Kokkos::parallel_reduce(
+          "ktnn::MSE", Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(batch) * width),
+          KOKKOS_LAMBDA(std::size_t e, LossSums& sums) {
+            int const i = int(e / width), j = int(e - std::size_t(i) * width);
             T const diff = prediction(i, j) - T(targets(i, j));
-            sum += diff * diff;
             if (want_grad) grad(i, j) = scale * diff;
-          }
-          sums.loss += double(sum) / width;
-          sums.count += 1.0;
-        },
-        Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(result));
+            sums.loss += double(diff * diff) / width;
+            sums.count += j == 0 ? 1.0 : 0.0;
+          },
+          Sum(result));
+    } else {
+      Kokkos::parallel_reduce(
+          "ktnn::MSE", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
+          KOKKOS_LAMBDA(int i, LossSums& sums) {
+            T sum = 0;
+            for (int j = 0; j < width; ++j) {
+              T const diff = prediction(i, j) - T(targets(i, j));
+              sum += diff * diff;
+              if (want_grad) grad(i, j) = scale * diff;
+            }
+            sums.loss += double(sum) / width;
+            sums.count += 1.0;
+          },
+          Sum(result));
+    }
   }
 };
 

@@ -1,18 +1,30 @@
 #pragma once
 /// \file Portable matrix product C = epilogue(A * B) over Kokkos.
 ///
-/// The product is cut into MR x NR tiles of C; one work item computes one tile
-/// with its accumulators in registers, reading a column strip of A (any
-/// strides, so transposes are free) and a row panel of B (rows contiguous).
-/// Work items walk down a B panel before moving to the next, so the panel stays
-/// in cache. The epilogue sees each finished element once: it stores it, and
-/// may add a bias, apply an activation or accumulate (beta = 1).
+/// Host spaces: the product is cut into MR x NR tiles of C; one work item
+/// computes one tile with its accumulators in registers, reading a column
+/// strip of A (any strides, so transposes are free) and a row panel of B (rows
+/// contiguous). Work items walk down a B panel before moving to the next, so
+/// the panel stays in cache.
+///
+/// Devices: a team of 256 threads computes a 64 x 64 block of C, staging
+/// 16-deep slices of A and B in team scratch memory (any strides for both, so
+/// W^T needs no transposed copy); each thread keeps a 4 x 4 tile of
+/// accumulators in registers. Where the blocks are too few to fill the device
+/// (a weight gradient: small M and N, K = the batch), K is split across teams
+/// into a workspace and the slices are summed in a second pass, in a fixed
+/// order, so results repeat bit for bit.
+///
+/// The epilogue sees each finished element once: it stores it, and may add a
+/// bias, apply an activation or accumulate (beta = 1).
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/detail/matrix.hpp>
+#include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
 
+#include <cstddef>
 #include <type_traits>
 
 #if defined(KTNN_ENABLE_BLAS)
@@ -57,6 +69,165 @@ struct StoreScaled {
     out = beta == T(0) ? acc : beta * out + acc;
   }
 };
+
+/// Shape of the device kernel: a BM x BN block of C per team, BK-deep slices
+/// of A and B in scratch, a TM x TN accumulator tile per thread. A thread's
+/// rows and columns are strided by the thread grid (row ty + r * 16, column
+/// tx + c * 16), so neighbouring threads read neighbouring scratch words and
+/// write neighbouring elements of C.
+struct TeamGemmShape {
+  static constexpr int bm = 64, bn = 64, bk = 16, tm = 4, tn = 4;
+  static constexpr int threads_m = bm / tm, threads_n = bn / tn;
+  static constexpr int threads = threads_m * threads_n;
+  static constexpr int a_pitch = bm + 1;  // padding breaks scratch bank conflicts
+  template <class T>
+  static constexpr std::size_t scratch_bytes = sizeof(T) * (bk * a_pitch + bk * bn);
+};
+
+/// Scratch for the split-K product: `size` elements of T in the space's memory.
+template <class T>
+struct Workspace {
+  T* data = nullptr;
+  std::size_t size = 0;
+};
+
+namespace detail {
+
+/// How many K slices the device kernel cuts a product into: enough teams to
+/// fill the device where the blocks of C are fewer, each slice at least 64
+/// deep, at most 256 slices (a 64 x 64 weight gradient at batch 262,144
+/// then runs 256 teams, about two per multiprocessor of an H100).
+template <class ExecSpace>
+int gemm_k_splits(ExecSpace const& exec, int m, int n, int k) {
+  using S = TeamGemmShape;
+  int const blocks = ((m + S::bm - 1) / S::bm) * ((n + S::bn - 1) / S::bn);
+  int const target = device_team_target(exec);
+  if (blocks == 0 || blocks >= target) return 1;
+  int splits = (target + blocks - 1) / blocks;
+  int const deepest = k / (4 * S::bk);
+  if (splits > deepest) splits = deepest;
+  if (splits > 256) splits = 256;
+  return splits > 1 ? splits : 1;
+}
+
+/// One team's block of C over K slice `split`. TeamSize threads share the
+/// block's 256 thread tiles (one each on a GPU); with split-K the raw sums go
+/// to `partials` (split, i, j) and the epilogue waits for the second pass.
+template <class ExecSpace, class T, class Epilogue, int TeamSize>
+struct TeamGemm {
+  using S = TeamGemmShape;
+  using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
+  static_assert(S::threads % TeamSize == 0);
+  static constexpr int per_thread = S::threads / TeamSize;
+
+  ktnn::detail::Matrix<T const> a, b;
+  int m, n, k, blocks_m, blocks, splits, slice;
+  T* partials;
+  Epilogue epilogue;
+
+  KOKKOS_INLINE_FUNCTION void operator()(member_type const& team) const {
+    int const split = team.league_rank() / blocks;
+    int const block = team.league_rank() - split * blocks;
+    int const bj = block / blocks_m;  // neighbouring teams share a panel of B
+    int const i0 = (block - bj * blocks_m) * S::bm, j0 = bj * S::bn;
+    int const k_begin = split * slice;
+    int const k_end = k_begin + slice < k ? k_begin + slice : k;
+    T* as = static_cast<T*>(team.team_shmem().get_shmem(sizeof(T) * S::bk * S::a_pitch));
+    T* bs = static_cast<T*>(team.team_shmem().get_shmem(sizeof(T) * S::bk * S::bn));
+    int const rank = team.team_rank();
+    // Loads run along whichever index is contiguous in memory (coalesced).
+    bool const a_along_k = a.col_stride == 1;
+    bool const b_along_j = b.col_stride == 1;
+    T acc[per_thread][S::tm][S::tn] = {};
+    for (int k0 = k_begin; k0 < k_end; k0 += S::bk) {
+      for (int e = rank; e < S::bm * S::bk; e += TeamSize) {
+        int const i = a_along_k ? e / S::bk : e % S::bm;
+        int const kk = a_along_k ? e % S::bk : e / S::bm;
+        int const gi = i0 + i, gk = k0 + kk;
+        as[kk * S::a_pitch + i] = gi < m && gk < k_end ? a(gi, gk) : T(0);
+      }
+      for (int e = rank; e < S::bk * S::bn; e += TeamSize) {
+        int const j = b_along_j ? e % S::bn : e / S::bk;
+        int const kk = b_along_j ? e / S::bn : e % S::bk;
+        int const gj = j0 + j, gk = k0 + kk;
+        bs[kk * S::bn + j] = gj < n && gk < k_end ? b(gk, gj) : T(0);
+      }
+      team.team_barrier();
+      for (int v = 0; v < per_thread; ++v) {
+        int const t = rank + v * TeamSize;
+        int const ty = t / S::threads_n, tx = t - ty * S::threads_n;
+        for (int kk = 0; kk < S::bk; ++kk) {
+          T ar[S::tm], br[S::tn];
+          for (int r = 0; r < S::tm; ++r) ar[r] = as[kk * S::a_pitch + ty + r * S::threads_m];
+          for (int c = 0; c < S::tn; ++c) br[c] = bs[kk * S::bn + tx + c * S::threads_n];
+          for (int r = 0; r < S::tm; ++r)
+            for (int c = 0; c < S::tn; ++c) acc[v][r][c] += ar[r] * br[c];
+        }
+      }
+      team.team_barrier();
+    }
+    for (int v = 0; v < per_thread; ++v) {
+      int const t = rank + v * TeamSize;
+      int const ty = t / S::threads_n, tx = t - ty * S::threads_n;
+      for (int r = 0; r < S::tm; ++r)
+        for (int c = 0; c < S::tn; ++c) {
+          int const i = i0 + ty + r * S::threads_m, j = j0 + tx + c * S::threads_n;
+          if (i >= m || j >= n) continue;
+          if (splits > 1)
+            partials[(std::size_t(split) * m + i) * n + j] = acc[v][r][c];
+          else
+            epilogue(i, j, acc[v][r][c]);
+        }
+    }
+  }
+};
+
+/// The device product: one launch, or two with split-K (slices, then their
+/// sum in slice order through the epilogue).
+template <class ExecSpace, class T, class Epilogue>
+void team_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+               ktnn::detail::Matrix<T const> b, Epilogue const& epilogue, Workspace<T> work) {
+  using S = TeamGemmShape;
+  constexpr int team_size = device_team_size<ExecSpace>;
+  int const m = a.rows, n = b.cols, k = a.cols;
+  int const blocks_m = (m + S::bm - 1) / S::bm;
+  int const blocks = blocks_m * ((n + S::bn - 1) / S::bn);
+  int splits = gemm_k_splits(exec, m, n, k);
+  if (std::size_t(splits) * m * n > work.size) splits = 1;
+  int const slice = splits > 1 ? ((k + splits - 1) / splits + S::bk - 1) / S::bk * S::bk : k;
+  if (splits > 1) splits = (k + slice - 1) / slice;  // rounding the slice up may leave fewer
+  TeamGemm<ExecSpace, T, Epilogue, team_size> kernel{
+      a, b, m, n, k, blocks_m, blocks, splits, slice, work.data, epilogue};
+  Kokkos::TeamPolicy<ExecSpace> policy(exec, blocks * splits, team_size);
+  Kokkos::parallel_for(label, policy.set_scratch_size(0, Kokkos::PerTeam(S::scratch_bytes<T>)),
+                       kernel);
+  if (splits == 1) return;
+  T const* partials = work.data;
+  Kokkos::parallel_for(
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(m) * n),
+      KOKKOS_LAMBDA(std::size_t e) {
+        int const i = int(e / n), j = int(e - std::size_t(i) * n);
+        T sum = partials[e];
+        for (int s = 1; s < splits; ++s) sum += partials[std::size_t(s) * m * n + e];
+        epilogue(i, j, sum);
+      });
+}
+
+}  // namespace detail
+
+/// Workspace elements a product of these sizes can use on `exec` (0 on host
+/// spaces and where K is not split). Pass at least this much to gemm() for
+/// the split-K path; with less the product runs unsplit.
+template <class ExecSpace>
+std::size_t gemm_workspace_size(ExecSpace const& exec, int m, int n, int k) {
+  if constexpr (!device_kernels<ExecSpace>) {
+    (void)exec, (void)m, (void)n, (void)k;
+    return 0;
+  } else {
+    int const splits = detail::gemm_k_splits(exec, m, n, k);
+    return splits > 1 ? std::size_t(splits) * m * n : 0;
+  }
+}
 
 namespace detail {
 
@@ -164,77 +335,101 @@ bool blas_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T 
 
 }  // namespace detail
 
+/// Whether gemm() takes a B of any strides on this space (the device kernel
+/// stages B through scratch); host spaces need B's rows contiguous.
+template <class ExecSpace>
+inline constexpr bool gemm_takes_strided_b = device_kernels<ExecSpace>;
+
 /// C(i, j) = epilogue(i, j, sum_k A(i, k) * B(k, j)) for an M x K matrix A with
-/// any strides and a K x N matrix B whose rows are contiguous. With
-/// KTNN_ENABLE_BLAS defined, float and double products on host spaces go to
-/// CBLAS instead; the portable kernel stays the default.
+/// any strides and a K x N matrix B (rows contiguous on host spaces, any
+/// strides on devices). With KTNN_ENABLE_BLAS defined, float and double
+/// products on host spaces go to CBLAS instead; the portable kernel stays the
+/// default. `work` (see gemm_workspace_size) lets a device split K.
 /// \param label names the kernel for Kokkos Tools.
 template <class ExecSpace, class T, class Epilogue>
 void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-          ktnn::detail::Matrix<T const> b, int n_out_rows, int n_out_cols,
-          Epilogue const& epilogue) {
+          ktnn::detail::Matrix<T const> b, int n_out_rows, int n_out_cols, Epilogue const& epilogue,
+          Workspace<T> work = {}) {
   if (a.rows != n_out_rows || b.cols != n_out_cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::gemm", "cannot multiply ", a.rows, "x", a.cols, " by ", b.rows,
                        "x", b.cols, " into ", n_out_rows, "x", n_out_cols);
-  if (b.col_stride != 1)
-    ktnn::detail::fail("ktnn::ops::gemm", "B must have contiguous rows (column stride ",
-                       b.col_stride, ")");
+  if (!gemm_takes_strided_b<ExecSpace> && b.col_stride != 1)
+    ktnn::detail::fail("ktnn::ops::gemm", "B must have contiguous rows on ", ExecSpace::name(),
+                       " (column stride ", b.col_stride, ")");
   int const m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
+  if constexpr (device_kernels<ExecSpace>) {
+    detail::team_gemm(exec, label, a, b, epilogue, work);
+    return;
+  } else {
+    (void)work;
 #if defined(KTNN_ENABLE_BLAS)
-  if constexpr (detail::blas_applies<ExecSpace, T>) {
-    if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
-  }
+    if constexpr (detail::blas_applies<ExecSpace, T>) {
+      if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
+    }
 #endif
-  constexpr int MR = GemmTile<T, ExecSpace>::mr;
-  constexpr int NR = GemmTile<T, ExecSpace>::nr;
-  int const tiles_m = (m + MR - 1) / MR;
-  int const tiles_n = (n + NR - 1) / NR;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
-        int const tj = t / tiles_m;  // consecutive work items share a B panel
-        int const ti = t - tj * tiles_m;
-        int const i0 = ti * MR, j0 = tj * NR;
-        T const* a_strip = a.data + i0 * a.row_stride;
-        T const* b_panel = b.data + j0;
-        if (i0 + MR <= m && j0 + NR <= n) {
-          detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride,
-                                         k, i0, j0, epilogue);
-        } else {
-          int const mr = m - i0 < MR ? m - i0 : MR;
-          int const nr = n - j0 < NR ? n - j0 : NR;
-          detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride,
-                                         k, i0, j0, mr, nr, epilogue);
-        }
-      });
+    constexpr int MR = GemmTile<T, ExecSpace>::mr;
+    constexpr int NR = GemmTile<T, ExecSpace>::nr;
+    int const tiles_m = (m + MR - 1) / MR;
+    int const tiles_n = (n + NR - 1) / NR;
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
+          int const tj = t / tiles_m;  // consecutive work items share a B panel
+          int const ti = t - tj * tiles_m;
+          int const i0 = ti * MR, j0 = tj * NR;
+          T const* a_strip = a.data + i0 * a.row_stride;
+          T const* b_panel = b.data + j0;
+          if (i0 + MR <= m && j0 + NR <= n) {
+            detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
+                                           b.row_stride, k, i0, j0, epilogue);
+          } else {
+            int const mr = m - i0 < MR ? m - i0 : MR;
+            int const nr = n - j0 < NR ? n - j0 : NR;
+            detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
+                                           b.row_stride, k, i0, j0, mr, nr, epilogue);
+          }
+        });
+  }
 }
 
 /// C = A * B + beta * C for row-major C.
 template <class ExecSpace, class T>
 void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-          ktnn::detail::Matrix<T const> b, ktnn::detail::Matrix<T> c, T beta = T(0)) {
-  gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta});
+          ktnn::detail::Matrix<T const> b, ktnn::detail::Matrix<T> c, T beta = T(0),
+          Workspace<T> work = {}) {
+  gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta}, work);
 }
 
-/// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
-/// within a few cache lines per work item.
+/// B = A^T (B(j, i) = A(i, j)): on host spaces in 32 x 32 tiles, so reads and
+/// writes both stay within a few cache lines per work item; on devices one
+/// element per thread, neighbouring threads writing neighbouring elements.
 template <class ExecSpace, class T>
 void transpose(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
                ktnn::detail::Matrix<T> b) {
   if (a.rows != b.cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
                        b.rows, "x", b.cols);
-  constexpr int tile = 32;
-  int const tiles_i = (a.rows + tile - 1) / tile;
-  int const tiles_j = (a.cols + tile - 1) / tile;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
-        int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
-        int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
-        int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
-        for (int i = i0; i < i1; ++i)
-          for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
-      });
+  if constexpr (device_kernels<ExecSpace>) {
+    int const rows = a.rows;
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(a.rows) * a.cols),
+        KOKKOS_LAMBDA(std::size_t e) {
+          int const j = int(e / rows), i = int(e - std::size_t(j) * rows);
+          b(j, i) = a(i, j);
+        });
+  } else {
+    constexpr int tile = 32;
+    int const tiles_i = (a.rows + tile - 1) / tile;
+    int const tiles_j = (a.cols + tile - 1) / tile;
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
+          int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
+          int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
+          int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
+          for (int i = i0; i < i1; ++i)
+            for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
+        });
+  }
 }
 
 }  // namespace ktnn::ops
