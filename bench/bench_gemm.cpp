@@ -1,9 +1,12 @@
-// ktnn::ops::gemm against OpenBLAS's cblas_sgemm on the same data, with the
-// same thread count (bench_main.cpp sets OpenBLAS's): square products, and the
-// products one training step of the demo model (784-256-128-10, batch 128)
-// runs. FLOP = 2 m n k.
+// ktnn::ops::gemm against the vendor library on the same data: OpenBLAS's
+// cblas_sgemm on host spaces, with the same thread count (bench_main.cpp sets
+// OpenBLAS's), cuBLAS's cublasSgemm (plain FP32, no TF32) on CUDA. Square
+// products (up to 8192 on a GPU), the products one training step of the demo
+// model (784-256-128-10, batch 128) runs, and a weight gradient with a long K
+// (the batch), which the GPU kernel splits across teams. FLOP = 2 m n k.
 //
-// Names: gemm/<ktnn|openblas>/<shape>/m:M/n:N/k:K, so each pair sits together.
+// Names: gemm/<ktnn|openblas|cublas>/<shape>/m:M/n:N/k:K, so pairs sit
+// together.
 
 #include "bench_common.hpp"
 
@@ -13,6 +16,10 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <Kokkos_Core.hpp>
+
+#if defined(KTNN_BENCH_CUBLAS)
+#include <cublas_v2.h>
+#endif
 
 #include <string>
 #include <vector>
@@ -36,6 +43,8 @@ struct Shape {
 std::vector<Shape> shapes() {
   std::vector<Shape> out;
   for (int n : {128, 256, 512, 1024, 2048}) out.push_back({"square", n, n, n});
+  if (ktnn_bench::on_device)
+    for (int n : {4096, 8192}) out.push_back({"square", n, n, n});
   // Forward, layer by layer: X[128 x in] . W^T[in x out] (Dense transposes W
   // into scratch first, so B has contiguous rows).
   out.push_back({"fc1_forward", 128, 256, 784});
@@ -45,6 +54,8 @@ std::vector<Shape> shapes() {
   // gradients accumulate) and dX = dZ[128 x 256] . W[256 x 784].
   out.push_back({"fc1_weight_grad", 256, 784, 128, true, 1.0f});
   out.push_back({"fc1_input_grad", 128, 784, 256});
+  // The 64-wide MLP's weight gradient at batch 16,384: dW[64 x 64] += dZ^T X.
+  out.push_back({"mlp64_weight_grad", 64, 64, 16384, true, 1.0f});
   return out;
 }
 
@@ -72,7 +83,11 @@ void gemm_ktnn(benchmark::State& state, Shape const& s) {
   auto const a = ops.a_matrix(s);
   Matrix<float const> const b = row_major(ops.b.data(), s.k, s.n);
   auto const c = row_major(ops.c.data(), s.m, s.n);
-  auto run = [&] { ktnn::ops::gemm(exec, "bench::gemm", a, b, c, s.beta); };
+  // As much workspace as the product can use (split-K on a GPU), as Model gives.
+  Kokkos::View<float*, memory_space> work("work",
+                                          ktnn::ops::gemm_workspace_size(exec, s.m, s.n, s.k));
+  ktnn::ops::Workspace<float> const w{work.data(), work.extent(0)};
+  auto run = [&] { ktnn::ops::gemm(exec, "bench::gemm", a, b, c, s.beta, w); };
   run();  // warm-up
   exec.fence();
   for (auto _ : state) {
@@ -94,14 +109,46 @@ void gemm_openblas(benchmark::State& state, Shape const& s) {
   ktnn_bench::rate(state, "FLOP/s", 2.0 * s.m * s.n * s.k);
 }
 
+#if defined(KTNN_BENCH_CUBLAS)
+/// cuBLAS is column-major: the row-major C = op(A) B is C^T = B^T op(A)^T,
+/// which is the column-major product of the same buffers.
+void gemm_cublas(benchmark::State& state, Shape const& s) {
+  Operands ops(s);
+  cublasHandle_t handle;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+    state.SkipWithError("cublasCreate failed");
+    return;
+  }
+  cublasSetStream(handle, exec_space().cuda_stream());
+  float const alpha = 1.0f, beta = s.beta;
+  auto run = [&] {
+    return cublasSgemm(handle, CUBLAS_OP_N, s.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, s.n, s.m,
+                       s.k, &alpha, ops.b.data(), s.n, ops.a.data(), s.transpose_a ? s.m : s.k,
+                       &beta, ops.c.data(), s.n);
+  };
+  if (run() != CUBLAS_STATUS_SUCCESS) state.SkipWithError("cublasSgemm failed");
+  exec_space().fence();
+  for (auto _ : state) {
+    run();
+    exec_space().fence();
+  }
+  cublasDestroy(handle);
+  ktnn_bench::rate(state, "FLOP/s", 2.0 * s.m * s.n * s.k);
+}
+#endif
+
 bool register_gemm() {
   for (auto const& s : shapes()) {
     std::string const suffix = "/" + s.name + "/m:" + std::to_string(s.m) +
                                "/n:" + std::to_string(s.n) + "/k:" + std::to_string(s.k);
-    benchmark::RegisterBenchmark("gemm/ktnn" + suffix, gemm_ktnn, s)->UseRealTime();
+    benchmark::RegisterBenchmark(("gemm/ktnn" + suffix).c_str(), gemm_ktnn, s)->UseRealTime();
     // OpenBLAS reads host memory: compare only where the Views live there.
     if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
-      benchmark::RegisterBenchmark("gemm/openblas" + suffix, gemm_openblas, s)->UseRealTime();
+      benchmark::RegisterBenchmark(("gemm/openblas" + suffix).c_str(), gemm_openblas, s)
+          ->UseRealTime();
+#if defined(KTNN_BENCH_CUBLAS)
+    benchmark::RegisterBenchmark(("gemm/cublas" + suffix).c_str(), gemm_cublas, s)->UseRealTime();
+#endif
   }
   return true;
 }
