@@ -14,7 +14,9 @@
 #include <ktnn/ops/gemm.hpp>
 
 #include <benchmark/benchmark.h>
+#if defined(KTNN_BENCH_OPENBLAS)
 #include <cblas.h>
+#endif
 #include <Kokkos_Core.hpp>
 
 #if defined(KTNN_BENCH_CUBLAS)
@@ -97,6 +99,7 @@ void gemm_ktnn(benchmark::State& state, Shape const& s) {
   ktnn_bench::rate(state, "FLOP/s", 2.0 * s.m * s.n * s.k);
 }
 
+#if defined(KTNN_BENCH_OPENBLAS)
 void gemm_openblas(benchmark::State& state, Shape const& s) {
   Operands ops(s);
   auto run = [&] {
@@ -108,6 +111,7 @@ void gemm_openblas(benchmark::State& state, Shape const& s) {
   for (auto _ : state) run();  // synchronous: returns when C is written
   ktnn_bench::rate(state, "FLOP/s", 2.0 * s.m * s.n * s.k);
 }
+#endif
 
 #if defined(KTNN_BENCH_CUBLAS)
 /// cuBLAS is column-major: the row-major C = op(A) B is C^T = B^T op(A)^T,
@@ -142,10 +146,12 @@ bool register_gemm() {
     std::string const suffix = "/" + s.name + "/m:" + std::to_string(s.m) +
                                "/n:" + std::to_string(s.n) + "/k:" + std::to_string(s.k);
     benchmark::RegisterBenchmark(("gemm/ktnn" + suffix).c_str(), gemm_ktnn, s)->UseRealTime();
+#if defined(KTNN_BENCH_OPENBLAS)
     // OpenBLAS reads host memory: compare only where the Views live there.
     if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
       benchmark::RegisterBenchmark(("gemm/openblas" + suffix).c_str(), gemm_openblas, s)
           ->UseRealTime();
+#endif
 #if defined(KTNN_BENCH_CUBLAS)
     benchmark::RegisterBenchmark(("gemm/cublas" + suffix).c_str(), gemm_cublas, s)->UseRealTime();
 #endif

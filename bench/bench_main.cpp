@@ -8,7 +8,9 @@
 #include <ktnn/version.hpp>
 
 #include <benchmark/benchmark.h>
+#if defined(KTNN_BENCH_OPENBLAS)
 #include <cblas.h>
+#endif
 #include <Kokkos_Core.hpp>
 
 #include <string>
@@ -58,13 +60,18 @@ void add_context() {
   benchmark::AddCustomContext("concurrency", std::to_string(exec().concurrency()));
   benchmark::AddCustomContext("compiler", __VERSION__);
   benchmark::AddCustomContext("arch_flags", KTNN_BENCH_ARCH_FLAGS);
-  // The GEMM register tile follows the vector width the compiler targets.
-  benchmark::AddCustomContext(
-      "ktnn_gemm_tile",
-      std::to_string(ktnn::ops::GemmTile<float, Kokkos::DefaultExecutionSpace>::mr) + "x" +
-          std::to_string(ktnn::ops::GemmTile<float, Kokkos::DefaultExecutionSpace>::nr));
+  // The GEMM's tile: the host register tile follows the vector width the
+  // compiler targets; devices run 64 x 64 blocks per team.
+  if constexpr (ktnn::ops::device_kernels<Kokkos::DefaultExecutionSpace>)
+    benchmark::AddCustomContext("ktnn_gemm_tile", "team 64x64, 4x4 per thread");
+  else
+    benchmark::AddCustomContext("ktnn_gemm_tile",
+                                std::to_string(ktnn::ops::GemmTile<float>::mr) + "x" +
+                                    std::to_string(ktnn::ops::GemmTile<float>::nr));
+#if defined(KTNN_BENCH_OPENBLAS)
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   benchmark::AddCustomContext("openblas_threads", std::to_string(openblas_get_num_threads()));
+#endif
 }
 
 }  // namespace
@@ -75,7 +82,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   // OpenBLAS gets as many threads as Kokkos has on the host, whatever
   // OPENBLAS_NUM_THREADS says, so the GEMM comparison is core for core.
+#if defined(KTNN_BENCH_OPENBLAS)
   openblas_set_num_threads(Kokkos::DefaultHostExecutionSpace().concurrency());
+#endif
   add_context();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

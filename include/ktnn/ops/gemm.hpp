@@ -33,28 +33,23 @@
 
 namespace ktnn::ops {
 
-/// Register tile of the portable GEMM: MR rows x NR columns of C per work item.
-/// On host spaces it follows the vector width the compiler targets, two vector
-/// registers wide per row. On devices it is fixed: the host computes the tile
-/// count that the device kernel covers, so the tile must not hang on
-/// host-compiler flags (-march reaches nvcc's device pass only when forwarded
-/// with -Xcompiler), and a 2 x 4-vector host tile would spill GPU registers.
-template <class T, class ExecSpace = Kokkos::DefaultHostExecutionSpace>
+/// Register tile of the host GEMM: MR rows x NR columns of C per work item,
+/// following the vector width the compiler targets, two vector registers
+/// wide per row (8 x 32 floats with AVX-512). Devices run the team kernel
+/// (TeamGemmShape) instead.
+template <class T>
 struct GemmTile {
-  static constexpr bool host =
-      Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
 #if defined(__AVX512F__)
-  static constexpr int host_vector_bytes = 64;
-  static constexpr int host_mr = 8;
+  static constexpr int vector_bytes = 64;
+  static constexpr int mr = 8;
 #elif defined(__AVX__)
-  static constexpr int host_vector_bytes = 32;
-  static constexpr int host_mr = 6;
+  static constexpr int vector_bytes = 32;
+  static constexpr int mr = 6;
 #else
-  static constexpr int host_vector_bytes = 16;
-  static constexpr int host_mr = 4;
+  static constexpr int vector_bytes = 16;
+  static constexpr int mr = 4;
 #endif
-  static constexpr int mr = host ? host_mr : 4;
-  static constexpr int nr = host ? 2 * host_vector_bytes / static_cast<int>(sizeof(T)) : 8;
+  static constexpr int nr = 2 * vector_bytes / static_cast<int>(sizeof(T));
 };
 
 /// Epilogue that stores `acc + beta * C`. Every epilogue names the matrix it
@@ -271,6 +266,32 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
     for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
 
+/// The host kernel: one MR x NR register tile of C per work item.
+template <int MR, int NR, class ExecSpace, class T, class Epilogue>
+void register_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
+                   ktnn::detail::Matrix<T const> b, Epilogue const& epilogue) {
+  int const m = a.rows, n = b.cols, k = a.cols;
+  int const tiles_m = (m + MR - 1) / MR;
+  int const tiles_n = (n + NR - 1) / NR;
+  Kokkos::parallel_for(
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
+        int const tj = t / tiles_m;  // consecutive work items share a B panel
+        int const ti = t - tj * tiles_m;
+        int const i0 = ti * MR, j0 = tj * NR;
+        T const* a_strip = a.data + i0 * a.row_stride;
+        T const* b_panel = b.data + j0;
+        if (i0 + MR <= m && j0 + NR <= n) {
+          gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0,
+                                 j0, epilogue);
+        } else {
+          int const mr = m - i0 < MR ? m - i0 : MR;
+          int const nr = n - j0 < NR ? n - j0 : NR;
+          gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0,
+                                 j0, mr, nr, epilogue);
+        }
+      });
+}
+
 #if defined(KTNN_ENABLE_BLAS)
 /// The vendor-BLAS path (KTNN_ENABLE_BLAS): float and double on host spaces,
 /// whose kernels complete before the call returns, so no fence is needed
@@ -356,7 +377,7 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
   if (!gemm_takes_strided_b<ExecSpace> && b.col_stride != 1)
     ktnn::detail::fail("ktnn::ops::gemm", "B must have contiguous rows on ", ExecSpace::name(),
                        " (column stride ", b.col_stride, ")");
-  int const m = a.rows, n = b.cols, k = a.cols;
+  int const m = a.rows, n = b.cols;
   if (m == 0 || n == 0) return;
   if constexpr (device_kernels<ExecSpace>) {
     detail::team_gemm(exec, label, a, b, epilogue, work);
@@ -368,27 +389,9 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
       if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
     }
 #endif
-    constexpr int MR = GemmTile<T, ExecSpace>::mr;
-    constexpr int NR = GemmTile<T, ExecSpace>::nr;
-    int const tiles_m = (m + MR - 1) / MR;
-    int const tiles_n = (n + NR - 1) / NR;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
-          int const tj = t / tiles_m;  // consecutive work items share a B panel
-          int const ti = t - tj * tiles_m;
-          int const i0 = ti * MR, j0 = tj * NR;
-          T const* a_strip = a.data + i0 * a.row_stride;
-          T const* b_panel = b.data + j0;
-          if (i0 + MR <= m && j0 + NR <= n) {
-            detail::gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
-                                           b.row_stride, k, i0, j0, epilogue);
-          } else {
-            int const mr = m - i0 < MR ? m - i0 : MR;
-            int const nr = n - j0 < NR ? n - j0 : NR;
-            detail::gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel,
-                                           b.row_stride, k, i0, j0, mr, nr, epilogue);
-          }
-        });
+    constexpr int MR = GemmTile<T>::mr;
+    constexpr int NR = GemmTile<T>::nr;
+    detail::register_gemm<MR, NR>(exec, label, a, b, epilogue);
   }
 }
 
