@@ -215,3 +215,21 @@ TEST_CASE_TEMPLATE_DEFINE("backward accumulates into the gradients or overwrites
   CHECK(ktnn_test::to_vector(model.gradients()) == once);
 }
 TEST_CASE_TEMPLATE_APPLY(accumulate, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("an empty batch leaves zero gradients (Accumulate::no)", Space,
+                          empty_batch) {
+  using Arch = ktnn::Sequential<ktnn::Dense<5, 9, ktnn::ReLU>, ktnn::Dense<9, 4>>;
+  using Model = ktnn::Model<Arch, double, Space>;
+  Model model(2);
+  typename Model::batch_view x("x", 6, 5), r("r", 6, 4), none_x("none", 0, 5),
+      none_r("none_r", 0, 4);
+  ktnn_test::fill_uniform(x, 3);
+  ktnn_test::fill_uniform(r, 4);
+  model.forward(x);
+  model.backward(r);  // non-zero gradients first
+  model.forward(none_x);
+  CHECK(model.output().extent(0) == 0);
+  model.backward(none_r, false, ktnn::Accumulate::no);
+  for (double g : ktnn_test::to_vector(model.gradients())) CHECK(g == 0.0);
+}
+TEST_CASE_TEMPLATE_APPLY(empty_batch, ktnn_test::spaces);

@@ -15,6 +15,8 @@
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/sequential.hpp>
 #include <ktnn/ops/elementwise.hpp>
+#include <ktnn/ops/gemm.hpp>
+#include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -68,7 +70,9 @@ class Model {
       : exec_(exec),
         params_(Kokkos::view_alloc(exec, "ktnn::Model::parameters"), param_count),
         grads_(Kokkos::view_alloc(exec, "ktnn::Model::gradients"), param_count),
-        scratch_(Kokkos::view_alloc(exec, "ktnn::Model::scratch"), Architecture::scratch_count),
+        // Devices read W^T through strides; host spaces copy it here.
+        scratch_(Kokkos::view_alloc(exec, "ktnn::Model::scratch"),
+                 ops::device_kernels<ExecutionSpace> ? 0 : Architecture::scratch_count),
         index_(Architecture::describe()) {
     initialize(seed, init);
   }

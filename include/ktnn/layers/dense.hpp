@@ -44,16 +44,17 @@ struct DenseForwardEpilogue {
   }
 };
 /// Row chunks of the device bias-gradient pass: enough (chunk, column) threads
-/// to fill the device, chunks of at least 16 rows.
+/// to fill the device, chunks of at least 16 rows; none for an empty batch.
 template <class ExecSpace>
 int column_chunks(ExecSpace const& exec, int batch, int columns) {
+  if (batch <= 0) return 0;
   int const threads = ops::device_team_target(exec) * ops::device_team_size<ExecSpace>;
   int chunks = threads / columns;
   int const most = (batch + 15) / 16;
   if (chunks > most) chunks = most;
   if (chunks < 1) chunks = 1;
   int const rows = (batch + chunks - 1) / chunks;
-  return rows > 0 ? (batch + rows - 1) / rows : 1;
+  return (batch + rows - 1) / rows;
 }
 }  // namespace detail
 
@@ -149,7 +150,7 @@ struct Dense {
       if (std::size_t(chunks) * Out > work.size)
         detail::fail("ktnn::Dense::backward", "workspace of ", work.size, " elements, ",
                      std::size_t(chunks) * Out, " needed for batch ", batch);
-      int const rows = (batch + chunks - 1) / chunks;
+      int const rows = chunks > 0 ? (batch + chunks - 1) / chunks : 0;
       T* const partial = work.data;
       Kokkos::parallel_for(
           "ktnn::Dense::backward::activation_bias",

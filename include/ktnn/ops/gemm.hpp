@@ -199,7 +199,7 @@ void team_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T 
   if (splits == 1) return;
   T const* partials = work.data;
   Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(m) * n),
+      "ktnn::ops::gemm::sum_slices", Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(m) * n),
       KOKKOS_LAMBDA(std::size_t e) {
         int const i = int(e / n), j = int(e - std::size_t(i) * n);
         T sum = partials[e];
