@@ -148,7 +148,7 @@ bool register_gemm() {
     benchmark::RegisterBenchmark(("gemm/ktnn" + suffix).c_str(), gemm_ktnn, s)->UseRealTime();
 #if defined(KTNN_BENCH_OPENBLAS)
     // OpenBLAS reads host memory: compare only where the Views live there.
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, memory_space>::accessible)
+    if constexpr (!ktnn_bench::on_device)
       benchmark::RegisterBenchmark(("gemm/openblas" + suffix).c_str(), gemm_openblas, s)
           ->UseRealTime();
 #endif

@@ -298,8 +298,7 @@ void register_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matri
 /// around the BLAS call.
 template <class ExecSpace, class T>
 inline constexpr bool blas_applies =
-    (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
-    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) && is_host_space<ExecSpace>;
 
 inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, float const* a, int lda,
                       float const* b, int ldb, float beta, float* c, int ldc) {
@@ -403,36 +402,25 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
   gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta}, work);
 }
 
-/// B = A^T (B(j, i) = A(i, j)): on host spaces in 32 x 32 tiles, so reads and
-/// writes both stay within a few cache lines per work item; on devices one
-/// element per thread, neighbouring threads writing neighbouring elements.
+/// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
+/// within a few cache lines per work item.
 template <class ExecSpace, class T>
 void transpose(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
                ktnn::detail::Matrix<T> b) {
   if (a.rows != b.cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
                        b.rows, "x", b.cols);
-  if constexpr (device_kernels<ExecSpace>) {
-    int const rows = a.rows;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(a.rows) * a.cols),
-        KOKKOS_LAMBDA(std::size_t e) {
-          int const j = int(e / rows), i = int(e - std::size_t(j) * rows);
-          b(j, i) = a(i, j);
-        });
-  } else {
-    constexpr int tile = 32;
-    int const tiles_i = (a.rows + tile - 1) / tile;
-    int const tiles_j = (a.cols + tile - 1) / tile;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
-          int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
-          int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
-          int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
-          for (int i = i0; i < i1; ++i)
-            for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
-        });
-  }
+  constexpr int tile = 32;
+  int const tiles_i = (a.rows + tile - 1) / tile;
+  int const tiles_j = (a.cols + tile - 1) / tile;
+  Kokkos::parallel_for(
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
+        int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
+        int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
+        int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
+        for (int i = i0; i < i1; ++i)
+          for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
+      });
 }
 
 }  // namespace ktnn::ops
