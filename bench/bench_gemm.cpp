@@ -10,7 +10,7 @@
 
 #include "bench_common.hpp"
 
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/ops/gemm.hpp>
 
 #include <benchmark/benchmark.h>
@@ -28,8 +28,8 @@
 
 namespace {
 
-using ktnn::detail::Matrix;
-using ktnn::detail::row_major;
+using ktnn::Matrix;
+using ktnn::row_major;
 using ktnn_bench::exec_space;
 using ktnn_bench::memory_space;
 

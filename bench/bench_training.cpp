@@ -15,7 +15,6 @@
 
 #include "bench_common.hpp"
 
-#include <ktnn/detail/matrix.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/dense.hpp>
 #include <ktnn/layers/sequential.hpp>
@@ -24,6 +23,7 @@
 #include <ktnn/losses/mse.hpp>
 #include <ktnn/model.hpp>
 #include <ktnn/optim/adam.hpp>
+#include <ktnn/train/step.hpp>
 
 #include <benchmark/benchmark.h>
 #include <Kokkos_Core.hpp>
@@ -103,13 +103,7 @@ void train_step(benchmark::State& state) {
   // fit gives each batch its own slot; one slot, overwritten, does here.
   Kokkos::View<ktnn::LossSums, memory_space> sums("bench::loss_sums");
   auto const& exec = model.execution();
-  auto step = [&] {
-    auto prediction = model.forward(data.x);
-    loss(exec, ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(prediction)), targets,
-         ktnn::detail::as_matrix(model.output_gradient()), sums);
-    model.backward(false, ktnn::Accumulate::no);  // as fit: no zeroing pass
-    optimizer.step(model.parameters(), model.gradients());
-  };
+  auto step = [&] { ktnn::train_step(model, loss, optimizer, data.x, targets, sums); };
   step();  // allocates the workspace: outside the timing, as in fit
   exec.fence();
   ktnn_bench::EnergyMeter energy;

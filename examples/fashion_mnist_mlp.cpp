@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
     std::vector<double> peak_rss;
     ktnn::FitOptions options;
     options.epochs = args.epochs;
+    options.out = &std::cout;  // the library prints nothing unless asked
     options.csv_path = args.csv;
     options.on_epoch_end.push_back([&](ktnn::EpochMetrics const&) {
       auto const result = ktnn::evaluate(model, loss, test);

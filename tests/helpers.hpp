@@ -60,4 +60,65 @@ inline void check_close(std::vector<double> const& a, std::vector<double> const&
   }
 }
 
+/// L = sum(y * r) for a fixed random r, so dL/dy = r. Checks dL/dparams and
+/// dL/dx from backward() against central differences of L.
+/// `setup(model)` runs first (to give state non-trivial values, say).
+template <class Arch, class Space, class Setup = void (*)(ktnn::Model<Arch, double, Space>&)>
+void check_gradients(
+    int batch, std::uint64_t seed, Setup setup = [](ktnn::Model<Arch, double, Space>&) {}) {
+  using Model = ktnn::Model<Arch, double, Space>;
+  using Rows = typename Model::batch_view;
+  Model model(seed);
+  setup(model);
+  Rows x("x", batch, Arch::in_features), r("r", batch, Arch::out_features);
+  ktnn_test::fill_uniform(x, seed + 1, -1.5, 1.5);
+  ktnn_test::fill_uniform(r, seed + 2);
+  auto const r_host = ktnn_test::to_vector(r);
+
+  auto loss = [&]() {
+    auto y = ktnn_test::to_vector(model.forward(x));
+    double sum = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) sum += y[i] * r_host[i];
+    return sum;
+  };
+
+  model.zero_grad();
+  model.forward(x);
+  model.backward(r, true);
+  auto const grads = ktnn_test::to_vector(model.gradients());
+  auto const dx = ktnn_test::to_vector(model.input_gradient());
+
+  double const h = 1e-6;
+  auto params = model.parameters();
+  auto params_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, params);
+  // Every parameter for small layers; a spread-out subset of large ones.
+  std::size_t const n = params.extent(0);
+  std::size_t const stride = n > 400 ? n / 397 : 1;
+  for (std::size_t p = 0; p < n; p += stride) {
+    double const saved = params_host(p);
+    ktnn_test::set_element(params, saved + h, p);
+    double const up = loss();
+    ktnn_test::set_element(params, saved - h, p);
+    double const down = loss();
+    ktnn_test::set_element(params, saved, p);
+    double const numeric = (up - down) / (2 * h);
+    INFO(Arch::name() << " parameter " << p << " analytic " << grads[p] << " numeric " << numeric);
+    CHECK(std::abs(grads[p] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+  }
+  auto x_host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, x);
+  for (int i = 0; i < batch; ++i)
+    for (int j = 0; j < Arch::in_features; ++j) {
+      double const saved = x_host(i, j);
+      ktnn_test::set_element(x, saved + h, i, j);
+      double const up = loss();
+      ktnn_test::set_element(x, saved - h, i, j);
+      double const down = loss();
+      ktnn_test::set_element(x, saved, i, j);
+      double const numeric = (up - down) / (2 * h);
+      INFO(Arch::name() << " input (" << i << ", " << j << ") analytic "
+                        << dx[i * Arch::in_features + j] << " numeric " << numeric);
+      CHECK(std::abs(dx[i * Arch::in_features + j] - numeric) <= 1e-6 + 1e-5 * std::abs(numeric));
+    }
+}
+
 }  // namespace ktnn_test

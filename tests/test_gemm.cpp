@@ -18,13 +18,13 @@ void check_product(int m, int n, int k, bool transpose_a, T beta, bool transpose
   ktnn_test::fill_uniform(c, 3 + k);
   auto const ah = ktnn_test::to_vector(a), bh = ktnn_test::to_vector(b),
              ch = ktnn_test::to_vector(c);
-  auto am = ktnn::detail::Matrix<T const>(ktnn::detail::as_matrix(a));
+  auto am = ktnn::Matrix<T const>(ktnn::as_matrix(a));
   if (transpose_a) am = am.transposed();
-  auto bm = ktnn::detail::Matrix<T const>(ktnn::detail::as_matrix(b));
+  auto bm = ktnn::Matrix<T const>(ktnn::as_matrix(b));
   if (transpose_b) bm = bm.transposed();
   // As much workspace as the product can use (K split across teams on devices).
   Kokkos::View<T*, Mem> work("work", ktnn::ops::gemm_workspace_size(Space{}, m, n, k));
-  ktnn::ops::gemm(Space{}, "test::gemm", am, bm, ktnn::detail::as_matrix(c), beta,
+  ktnn::ops::gemm(Space{}, "test::gemm", am, bm, ktnn::as_matrix(c), beta,
                   ktnn::ops::Workspace<T>{work.data(), work.extent(0)});
   auto const got = ktnn_test::to_vector(c);
   std::vector<double> want(std::size_t(m) * n);
@@ -81,18 +81,14 @@ TEST_CASE_TEMPLATE_DEFINE("gemm rejects operands that do not fit", Space, gemm_e
   using Mem = typename Space::memory_space;
   Kokkos::View<float**, Kokkos::LayoutRight, Mem> a("a", 4, 3), b("b", 5, 2), c("c", 4, 2);
   CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm(Space{}, "test",
-                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
-                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(b)),
-                      ktnn::detail::as_matrix(c)),
+      ktnn::ops::gemm(Space{}, "test", ktnn::Matrix<float const>(ktnn::as_matrix(a)),
+                      ktnn::Matrix<float const>(ktnn::as_matrix(b)), ktnn::as_matrix(c)),
       doctest::Contains("ktnn::ops::gemm: cannot multiply 4x3 by 5x2 into 4x2"), ktnn::Error);
   if constexpr (ktnn::ops::gemm_takes_strided_b<Space>) return;
   Kokkos::View<float**, Kokkos::LayoutLeft, Mem> b_left("b", 3, 2);
   CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm(Space{}, "test",
-                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(a)),
-                      ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(b_left)),
-                      ktnn::detail::as_matrix(c)),
+      ktnn::ops::gemm(Space{}, "test", ktnn::Matrix<float const>(ktnn::as_matrix(a)),
+                      ktnn::Matrix<float const>(ktnn::as_matrix(b_left)), ktnn::as_matrix(c)),
       doctest::Contains("contiguous rows"), ktnn::Error);
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_errors, ktnn_test::spaces);

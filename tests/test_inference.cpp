@@ -25,3 +25,112 @@ TEST_CASE_TEMPLATE_DEFINE("per-sample inference in a user kernel matches the bat
   static_assert(decltype(net)::in_features == 6 && decltype(net)::out_features == 4);
 }
 TEST_CASE_TEMPLATE_APPLY(inference, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("inference on Kokkos::Array, returned arrays and rows of Views", Space,
+                          inference_forms) {
+  using Mem = typename Space::memory_space;
+  using Arch = ktnn::Sequential<ktnn::Dense<3, 9, ktnn::Tanh>, ktnn::Dense<9, 2>>;
+  ktnn::Model<Arch, double, Space> model(4);
+  int const n = 31;
+  // The caller's fields are LayoutLeft; inference reads and writes their rows
+  // through strides.
+  Kokkos::View<double**, Kokkos::LayoutLeft, Mem> x("x", n, 3), by_row("by_row", n, 2);
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> by_array("by_array", n, 2),
+      by_value("by_value", n, 2);
+  ktnn_test::fill_uniform(x, 6);
+  auto const batched = ktnn_test::to_vector(model.forward(x));
+  auto net = model.inference();
+  Kokkos::parallel_for(
+      "user_kernel", Kokkos::RangePolicy<Space>(0, n), KOKKOS_LAMBDA(int i) {
+        net(Kokkos::subview(x, i, Kokkos::ALL), Kokkos::subview(by_row, i, Kokkos::ALL));
+        Kokkos::Array<double, 3> in{x(i, 0), x(i, 1), x(i, 2)};
+        Kokkos::Array<double, 2> out;
+        net(in, out);
+        auto const value = net(in);
+        for (int j = 0; j < 2; ++j) {
+          by_array(i, j) = out[j];
+          by_value(i, j) = value[j];
+        }
+      });
+  std::vector<double> row_major(std::size_t(n) * 2);
+  auto const host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, by_row);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < 2; ++j) row_major[std::size_t(i) * 2 + j] = host(i, j);
+  ktnn_test::check_close(row_major, batched, 1e-13, 1e-14);
+  ktnn_test::check_close(ktnn_test::to_vector(by_array), batched, 1e-13, 1e-14);
+  CHECK(ktnn_test::to_vector(by_value) == ktnn_test::to_vector(by_array));
+}
+TEST_CASE_TEMPLATE_APPLY(inference_forms, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("standardisation: state from data, gradients, inference", Space,
+                          standardize) {
+  using Mem = typename Space::memory_space;
+  using Arch = ktnn::Sequential<ktnn::Standardize<3>, ktnn::Dense<3, 6, ktnn::Tanh>,
+                                ktnn::Dense<6, 2>, ktnn::Unstandardize<2>>;
+  static_assert(Arch::param_count == 3 * 6 + 6 + 6 * 2 + 2 && Arch::state_count == 6 + 4);
+  // Badly scaled fields, LayoutLeft, as a simulation holds them.
+  int const n = 2500;  // more than one reduction chunk
+  Kokkos::View<double**, Kokkos::LayoutLeft, Mem> x("x", n, 3), y("y", n, 2);
+  ktnn_test::fill_uniform(x, 9);
+  Kokkos::parallel_for(
+      Kokkos::RangePolicy<Space>(0, n), KOKKOS_LAMBDA(int i) {
+        x(i, 0) = 1000 + 50 * x(i, 0);
+        x(i, 1) = 1e-3 * x(i, 1);
+        x(i, 2) = 7.0;  // a constant column: std 1, not a division by zero
+        y(i, 0) = 300 + 20 * x(i, 1) * 1e3;
+        y(i, 1) = -5 + 0.01 * x(i, 0);
+      });
+  ktnn::Model<Arch, double, Space> model(1);
+  auto const identity = ktnn_test::to_vector(model.state());
+  CHECK(identity == std::vector<double>{0, 0, 0, 1, 1, 1, 0, 0, 1, 1});
+  auto const& names = model.state_index();
+  REQUIRE(names.size() == 4);
+  CHECK(names[0].name == "0.mean");
+  CHECK(names[1].name == "0.std");
+  CHECK(names[2].name == "3.mean");
+  CHECK(names[3].name == "3.std");
+  CHECK(model.state("3.std").extent(0) == 2);
+
+  ktnn::standardize(model, x, y);
+  auto const state = ktnn_test::to_vector(model.state());
+  // Against a plain two-pass computation on the host.
+  auto const xs = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, x);
+  auto const ys = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, y);
+  auto stats = [&](auto const& v, int j) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; ++i) mean += v(i, j);
+    mean /= n;
+    for (int i = 0; i < n; ++i) var += (v(i, j) - mean) * (v(i, j) - mean);
+    return std::pair<double, double>{mean, std::sqrt(var / n)};
+  };
+  for (int j = 0; j < 3; ++j) {
+    auto const [mean, sd] = stats(xs, j);
+    CHECK(state[j] == doctest::Approx(mean).epsilon(1e-12));
+    if (j < 2) CHECK(state[3 + j] == doctest::Approx(sd).epsilon(1e-9));
+  }
+  CHECK(state[5] == 1.0);  // the constant column
+  for (int j = 0; j < 2; ++j) {
+    auto const [mean, sd] = stats(ys, j);
+    CHECK(state[6 + j] == doctest::Approx(mean).epsilon(1e-12));
+    CHECK(state[8 + j] == doctest::Approx(sd).epsilon(1e-9));
+  }
+  ktnn::standardize(model, x, y);
+  CHECK(ktnn_test::to_vector(model.state()) == state);  // deterministic, bit for bit
+  CHECK(ktnn_test::to_vector(model.parameters()) ==
+        ktnn_test::to_vector(ktnn::Model<Arch, double, Space>(1).parameters()));
+
+  // The batched path and the per-sample path both apply the state.
+  auto const batched = ktnn_test::to_vector(model.forward(x));
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> z("z", n, 2);
+  auto net = model.inference();
+  Kokkos::parallel_for(
+      Kokkos::RangePolicy<Space>(0, n), KOKKOS_LAMBDA(int i) {
+        net(Kokkos::subview(x, i, Kokkos::ALL), Kokkos::subview(z, i, Kokkos::ALL));
+      });
+  ktnn_test::check_close(ktnn_test::to_vector(z), batched, 1e-12, 1e-9);
+
+  // Gradients through both layers with non-trivial state.
+  ktnn_test::check_gradients<Arch, Space>(
+      5, 3, [](auto& m) { ktnn_test::fill_uniform(m.state(), 4, 0.5, 2.0); });
+}
+TEST_CASE_TEMPLATE_APPLY(standardize, ktnn_test::spaces);

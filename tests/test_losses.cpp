@@ -12,9 +12,8 @@ template <class Space, class Loss, class Targets>
 ktnn::LossSums run_loss(Loss const& loss, Rows<Space> const& prediction, Targets const& targets,
                         Rows<Space> const& grad) {
   Kokkos::View<ktnn::LossSums, typename Space::memory_space> result("result");
-  auto g = grad.data() ? ktnn::detail::as_matrix(grad) : ktnn::detail::Matrix<double>{};
-  loss(Space{}, ktnn::detail::Matrix<double const>(ktnn::detail::as_matrix(prediction)), targets, g,
-       result);
+  auto g = grad.data() ? ktnn::as_matrix(grad) : ktnn::Matrix<double>{};
+  loss(Space{}, ktnn::Matrix<double const>(ktnn::as_matrix(prediction)), targets, g, result);
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
   return host();
 }
@@ -90,8 +89,8 @@ TEST_CASE_TEMPLATE_DEFINE("CrossEntropy is stable at extreme logits", Space, ce_
   Kokkos::deep_copy(logits, lh);
   Kokkos::deep_copy(labels, 1);
   Kokkos::View<ktnn::LossSums, Mem> result("result");
-  ktnn::CrossEntropy{}(Space{}, ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(logits)),
-                       labels, ktnn::detail::as_matrix(grad), result);
+  ktnn::CrossEntropy{}(Space{}, ktnn::Matrix<float const>(ktnn::as_matrix(logits)), labels,
+                       ktnn::as_matrix(grad), result);
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
   CHECK(host().loss == doctest::Approx(2e4).epsilon(1e-6));
   auto const g = ktnn_test::to_vector(grad);

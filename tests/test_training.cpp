@@ -177,12 +177,8 @@ TEST_CASE_TEMPLATE_DEFINE("a training step allocates nothing and waits for nothi
   Kokkos::View<ktnn::LossSums*, Mem> slots("slots", loader.batches());
   auto step = [&](int b) {
     auto [bx, by] = loader.batch(b);
-    auto out = model.forward(bx);
-    ktnn::CrossEntropy{}(Space{}, ktnn::detail::Matrix<float const>(ktnn::detail::as_matrix(out)),
-                         by, ktnn::detail::as_matrix(model.output_gradient()),
-                         Kokkos::View<ktnn::LossSums, Mem>(slots.data() + b));
-    model.backward(false, ktnn::Accumulate::no);
-    adam.step(model.parameters(), model.gradients());
+    ktnn::train_step(model, ktnn::CrossEntropy{}, adam, bx, by,
+                     Kokkos::View<ktnn::LossSums, Mem>(slots.data() + b));
   };
   step(0);  // the first batch sizes the workspace
   Space{}.fence();

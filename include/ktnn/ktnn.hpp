@@ -4,14 +4,18 @@
 #include <ktnn/version.hpp>
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/tensor.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/data/idx.hpp>
+#include <ktnn/inference.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/dense.hpp>
 #include <ktnn/layers/init.hpp>
+#include <ktnn/layers/layer.hpp>
 #include <ktnn/layers/sequential.hpp>
+#include <ktnn/layers/standardize.hpp>
 #include <ktnn/losses/cross_entropy.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/losses/mse.hpp>
@@ -21,3 +25,4 @@
 #include <ktnn/optim/sgd.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/progress.hpp>
+#include <ktnn/train/step.hpp>

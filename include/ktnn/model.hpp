@@ -1,19 +1,32 @@
 #pragma once
-/// \file Model<Architecture, T, ExecutionSpace>: the parameters of an
-/// architecture in one contiguous arena, the gradients in another, and the
-/// workspace of a batch.
+/// \file Model<Architecture, T, ExecutionSpace>: an architecture's memory.
 ///
-/// The arenas are the unit of exchange: an optimizer step is one kernel over
-/// them, an all-reduce is one call, a checkpoint is one blob. Workspace is
-/// allocated when the batch grows past what was reserved, never inside a step
-/// of a size seen before.
+///   parameters and gradients  one contiguous arena each (an optimizer step is
+///                             one kernel, an all-reduce one call, a
+///                             checkpoint one blob)
+///   state                     non-trainable buffers (standardisation,
+///                             running statistics), one arena, never touched
+///                             by an optimizer
+///   saved                     what each layer's forward keeps for its
+///                             backward, batch rows of the architecture's
+///                             saved_per_sample values
+///   outputs, workspace        each layer's output rows, two backward
+///                             buffers, and scratch shared by all layers
+///
+/// Every offset into the arenas is a compile-time constant of the
+/// architecture. Batch-sized memory is allocated when the batch grows past
+/// what was reserved, never inside a step of a size seen before.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/core/tensor.hpp>
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/inference.hpp>
 #include <ktnn/layers/init.hpp>
+#include <ktnn/layers/layer.hpp>
 #include <ktnn/layers/sequential.hpp>
+#include <ktnn/layers/standardize.hpp>
+#include <ktnn/losses/loss.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/gemm.hpp>
 #include <ktnn/ops/space.hpp>
@@ -23,129 +36,200 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace ktnn {
 
-/// Whether backward() adds to the gradient arena or writes over it.
-enum class Accumulate { no, yes };
-
-/// A trained architecture's forward pass for one sample, for use inside a
-/// user's own kernel: `net(x, y)` with x[in_features], y[out_features]. S may
-/// differ from T (a dual number, say). Copy it into the kernel by value.
-template <class Architecture, class T, class MemorySpace>
-struct Inference {
-  static constexpr int in_features = Architecture::in_features;
-  static constexpr int out_features = Architecture::out_features;
-  Kokkos::View<T const*, MemorySpace> parameters;
-
-  template <class S>
-  KOKKOS_INLINE_FUNCTION void operator()(S const* x, S* y) const {
-    Architecture::apply(parameters.data(), x, y);
-  }
+namespace detail {
+/// Instantiated when an input reaches a model; when the scalar types differ
+/// the compiler names this template with both.
+template <class InputScalar, class ModelScalar>
+struct SameScalarType {
+  static_assert(std::is_same_v<InputScalar, ModelScalar>,
+                "ktnn::Model: the input's scalar type is not the model's (both are named in "
+                "'SameScalarType<InputScalar, ModelScalar>' above); convert the data or build "
+                "the model with that type");
+  static constexpr bool ok = true;
 };
 
-template <class Architecture, class T = float, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
+/// The rank-2 View behind a Tensor or a View, checked for use by a model of
+/// scalar T, `Features` columns, on ExecSpace.
+template <class T, int Features, class ExecSpace, class X>
+auto checked_rows(char const* operation, X const& x) {
+  if constexpr (requires { X::features; }) {
+    static_assert(X::features == std::size_t(Features),
+                  "ktnn::Model::forward: the Tensor's feature extent is not the model's "
+                  "in_features");
+    return checked_rows<T, Features, ExecSpace>(operation, x.view());
+  } else {
+    static_assert(Kokkos::is_view_v<X>, "ktnn::Model: expected a ktnn::Tensor or a Kokkos::View");
+    static_assert(X::rank() == 2, "ktnn::Model: expected a rank-2 View (batch, features)");
+    static_assert(SameScalarType<typename X::non_const_value_type, T>::ok);
+    static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename X::memory_space>::accessible,
+                  "ktnn::Model: the View's memory space is not reachable from the model's "
+                  "execution space");
+    if (x.extent(1) != std::size_t(Features))
+      fail(operation, "'", x.label(), "' has ", x.extent(1), " features per sample, expected ",
+           Features);
+    return x;
+  }
+}
+
+/// dst = src, element by element (any strides; dst's shape). A free function:
+/// nvcc takes no device lambda inside a private member function.
+template <class ExecSpace, class S, class T>
+void copy_rows(ExecSpace const& exec, char const* label, Matrix<S const> src, Matrix<T> dst) {
+  ops::for_each_element(
+      exec, label, std::size_t(dst.rows), std::size_t(dst.cols),
+      KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dst(i, j) = T(src(i, j)); });
+}
+}  // namespace detail
+
+/// \tparam Isa the host GEMM tile (see ops::NativeIsa); leave it defaulted.
+template <class Architecture, class T = float, class ExecutionSpace = Kokkos::DefaultExecutionSpace,
+          class Isa = ops::NativeIsa>
 class Model {
  public:
   using architecture = Architecture;
   using value_type = T;
   using execution_space = ExecutionSpace;
   using memory_space = typename ExecutionSpace::memory_space;
+  using isa = Isa;
   using arena_type = Kokkos::View<T*, memory_space>;
   /// A batch of rows, row-major, in the model's memory space.
   using batch_view = Kokkos::View<T**, Kokkos::LayoutRight, memory_space>;
+  using context_type = LayerContext<ExecutionSpace, T, Isa>;
   static constexpr int in_features = Architecture::in_features;
   static constexpr int out_features = Architecture::out_features;
   static constexpr std::size_t param_count = Architecture::param_count;
+  static constexpr std::size_t state_count = Architecture::state_count;
   static constexpr std::size_t depth = Architecture::depth;
 
   /// Parameters initialized from `seed` (the same values on every backend and
-  /// thread count); gradients zero.
+  /// thread count), state at its layers' defaults, gradients zero.
   explicit Model(std::uint64_t seed = 0, Init init = Init::Auto,
                  ExecutionSpace const& exec = ExecutionSpace{})
       : exec_(exec),
         params_(Kokkos::view_alloc(exec, "ktnn::Model::parameters"), param_count),
         grads_(Kokkos::view_alloc(exec, "ktnn::Model::gradients"), param_count),
-        // Devices read W^T through strides; host spaces copy it here.
-        scratch_(Kokkos::view_alloc(exec, "ktnn::Model::scratch"),
-                 ops::device_kernels<ExecutionSpace> ? 0 : Architecture::scratch_count),
-        index_(Architecture::describe()) {
+        state_(Kokkos::view_alloc(exec, "ktnn::Model::state"), state_count),
+        loss_sums_(Kokkos::view_alloc(exec, "ktnn::Model::loss_sums")),
+        index_(Architecture::describe()),
+        state_index_(Architecture::describe_state()),
+        seed_(seed) {
     initialize(seed, init);
   }
+  /// On an execution space instance of the caller's (a stream, say).
+  Model(std::uint64_t seed, ExecutionSpace const& exec) : Model(seed, Init::Auto, exec) {}
 
-  /// Re-draws every parameter from `seed`.
+  /// Re-draws every parameter from `seed` and resets the state.
   void initialize(std::uint64_t seed, Init init = Init::Auto) {
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::initialize");
-    initialize_layers(seed, init, std::make_index_sequence<depth>{});
+    seed_ = seed;
+    step_ = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (Architecture::template layer<I>::initialize(exec_,
+                                                   params_.data() + Architecture::param_offset[I],
+                                                   state_.data() + Architecture::state_offset[I],
+                                                   Architecture::param_offset[I], seed, init),
+       ...);
+    }(std::make_index_sequence<depth>{});
+    zero_grad();
   }
 
   execution_space const& execution() const { return exec_; }
   arena_type const& parameters() const { return params_; }
   arena_type const& gradients() const { return grads_; }
+  /// Non-trainable buffers of every layer (state_index() names them).
+  arena_type const& state() const { return state_; }
   /// Name, offset and shape of every parameter tensor, in arena order.
   std::vector<ParameterInfo> const& parameter_index() const { return index_; }
+  /// Name, offset and shape of every state tensor, in arena order.
+  std::vector<ParameterInfo> const& state_index() const { return state_index_; }
 
   /// The parameter tensor called `name` (e.g. "0.weight"), flattened,
   /// sharing the arena's memory.
-  Kokkos::View<T*, memory_space> parameter(std::string_view name) const {
-    return Kokkos::subview(params_, range_of(name));
+  arena_type parameter(std::string_view name) const {
+    return Kokkos::subview(params_, range_of(index_, name, "ktnn::Model::parameter"));
   }
-  Kokkos::View<T*, memory_space> gradient(std::string_view name) const {
-    return Kokkos::subview(grads_, range_of(name));
+  arena_type gradient(std::string_view name) const {
+    return Kokkos::subview(grads_, range_of(index_, name, "ktnn::Model::gradient"));
   }
+  /// The state tensor called `name` (e.g. "0.mean").
+  arena_type state(std::string_view name) const {
+    return Kokkos::subview(state_, range_of(state_index_, name, "ktnn::Model::state"));
+  }
+  /// Layer I's block of the state arena.
+  template <std::size_t I>
+  arena_type layer_state() const {
+    return Kokkos::subview(
+        state_, std::make_pair(Architecture::state_offset[I], Architecture::state_offset[I + 1]));
+  }
+
+  /// Training mode (the default) or evaluation mode; layers that behave
+  /// differently (dropout, batch statistics) read it from their context.
+  void set_mode(Mode mode) { mode_ = mode; }
+  Mode mode() const { return mode_; }
+  std::uint64_t seed() const { return seed_; }
+  /// Forward passes run in training mode so far (the counter of layers'
+  /// counter-based randomness).
+  std::uint64_t steps() const { return step_; }
 
   void zero_grad() {
     ops::fill(exec_, "ktnn::Model::zero_grad", grads_.data(), grads_.extent(0), T(0));
   }
 
-  /// Allocates the workspace for batches of up to `batch` samples.
+  /// Allocates the batch-sized memory for batches of up to `batch` samples.
   void reserve(int batch) {
     if (batch <= capacity_) return;
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::reserve");
-    reserve_layers(batch, std::make_index_sequence<depth>{});
+    auto rows = [&](std::string const& label, int width) {
+      return batch_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, label), batch,
+                        width);
+    };
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((outputs_[I] = rows("ktnn::Model::output", Architecture::template layer<I>::out_features)),
+       ...);
+    }(std::make_index_sequence<depth>{});
     for (auto& g : grad_)
       g = arena_type(
           Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::backward_buffer"),
           std::size_t(batch) * Architecture::max_width);
-    input_copy_ = batch_view(
-        Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::input_copy"), batch,
-        in_features);
-    std::size_t const work = workspace_size(batch, std::make_index_sequence<depth>{});
+    saved_ =
+        arena_type(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::saved"),
+                   std::size_t(batch) * Architecture::saved_per_sample);
+    input_copy_ = rows("ktnn::Model::input_copy", in_features);
+    std::size_t const work = workspace_size(batch);
     if (work > work_.extent(0))
       work_ = arena_type(
           Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::workspace"), work);
     capacity_ = batch;
   }
 
-  /// Runs the batch `x` (a Tensor or a rank-2 View of `in_features` columns, in
-  /// any layout, in a memory space the execution space can reach) forward and
-  /// returns the output rows. The model reads `x` again in backward(): keep it
-  /// alive and unchanged until then.
+  /// Runs the batch `x` (a Tensor or a rank-2 View of `in_features` columns,
+  /// of the model's scalar type, in any layout, in a memory space the
+  /// execution space can reach) forward and returns the output rows. The
+  /// model keeps a reference to `x` for backward(): change it only after.
+  /// The returned rows are the model's: the next forward() overwrites them
+  /// (forward may read them: a rollout y = f(y) copies its input first).
   template <class X>
   batch_view forward(X const& x) {
-    auto matrix = input_matrix(x);
+    auto const view =
+        detail::checked_rows<T, in_features, ExecutionSpace>("ktnn::Model::forward", x);
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::forward");
-    reserve(matrix.rows);
-    batch_ = matrix.rows;
-    if (matrix.col_stride != 1 && batch_ > 0) {
-      // Backward reads the input as the right operand of dW += dz^T x, which
-      // needs contiguous rows: copy a column-major input once.
-      auto copy = detail::row_major(input_copy_.data(), batch_, in_features);
-      Kokkos::parallel_for(
-          "ktnn::Model::forward::copy_input",
-          Kokkos::RangePolicy<execution_space>(exec_, 0, batch_ * in_features),
-          KOKKOS_LAMBDA(int e) {
-            int const i = e / in_features, j = e - (e / in_features) * in_features;
-            copy(i, j) = matrix(i, j);
-          });
-      matrix = copy;
-    }
-    input_ = matrix;
+    int const batch = int(view.extent(0));
+    reserve(std::max(batch, 1));  // an empty batch still needs the layers' workspace
+    batch_ = batch;
+    forward_step_ = step_;
+    input_ = input_view(view);
     forward_layers(std::make_index_sequence<depth>{});
+    if (mode_ == Mode::train) ++step_;
+    backward_ready_ = true;
     return output();
   }
 
@@ -165,11 +249,14 @@ class Model {
   /// or written over it (Accumulate::no, which saves the zero_grad() pass).
   /// With `want_input_gradient`, also computes dL/dx (input_gradient()).
   void backward(bool want_input_gradient = false, Accumulate accumulate = Accumulate::yes) {
+    if (!backward_ready_)
+      detail::fail("ktnn::Model::backward",
+                   "no forward() since the model was made; call forward first");
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::backward");
     if (want_input_gradient && (input_grad_.extent(0) < std::size_t(capacity_)))
       input_grad_ = batch_view(Kokkos::view_alloc(exec_, "ktnn::Model::input_gradient"), capacity_,
                                in_features);
-    backward_layer<depth - 1>(want_input_gradient, accumulate == Accumulate::yes ? T(1) : T(0));
+    backward_layer<depth - 1>(want_input_gradient, accumulate);
     input_gradient_valid_ = want_input_gradient;
   }
 
@@ -178,18 +265,13 @@ class Model {
     requires Kokkos::is_view_v<DY>
   void backward(DY const& dy, bool want_input_gradient = false,
                 Accumulate accumulate = Accumulate::yes) {
-    auto g = detail::as_matrix(dy);
-    if (g.rows != batch_ || g.cols != out_features)
-      detail::fail("ktnn::Model::backward", "output gradient is ", g.rows, "x", g.cols,
+    static_assert(DY::rank() == 2, "ktnn::Model::backward: expected a rank-2 View");
+    if (dy.extent(0) != std::size_t(batch_) || dy.extent(1) != std::size_t(out_features))
+      detail::fail("ktnn::Model::backward", "output gradient is ", dy.extent(0), "x", dy.extent(1),
                    ", the last forward produced ", batch_, "x", out_features);
-    auto out = detail::Matrix<T>(detail::as_matrix(output_gradient()));
-    Kokkos::parallel_for(
-        "ktnn::Model::backward::copy_gradient",
-        Kokkos::RangePolicy<execution_space>(exec_, 0, batch_ * out_features),
-        KOKKOS_LAMBDA(int e) {
-          int const i = e / out_features, j = e - (e / out_features) * out_features;
-          out(i, j) = g(i, j);
-        });
+    detail::copy_rows(exec_, "ktnn::Model::backward::copy_gradient",
+                      Matrix<typename DY::value_type const>(as_matrix(dy)),
+                      as_matrix(output_gradient()));
     backward(want_input_gradient, accumulate);
   }
 
@@ -202,124 +284,160 @@ class Model {
     return Kokkos::subview(input_grad_, std::make_pair(0, batch_), Kokkos::ALL);
   }
 
+  /// A device scalar a training step may reduce its loss into (train_step's
+  /// default), so a step needs no allocation and no fence.
+  Kokkos::View<LossSums, memory_space> const& loss_sums() const { return loss_sums_; }
+
   /// The per-sample forward pass for use in a user's kernel.
-  Inference<Architecture, T, memory_space> inference() const { return {params_}; }
+  Inference<Architecture, T, memory_space> inference() const { return {params_, state_}; }
 
  private:
-  std::pair<std::size_t, std::size_t> range_of(std::string_view name) const {
-    for (auto const& p : index_)
+  using input_type = Kokkos::View<T const**, Kokkos::LayoutStride, memory_space>;
+
+  static std::pair<std::size_t, std::size_t> range_of(std::vector<ParameterInfo> const& index,
+                                                      std::string_view name, char const* what) {
+    for (auto const& p : index)
       if (p.name == name) return {p.offset, p.offset + p.size()};
-    detail::fail("ktnn::Model::parameter", "no parameter named '", name, "' in ",
-                 Architecture::name());
+    detail::fail(what, "no tensor named '", name, "' in ", Architecture::name());
   }
 
-  template <class X>
-  static detail::Matrix<T const> input_matrix(X const& x) {
-    if constexpr (requires { X::features; }) {
-      static_assert(X::features == std::size_t(in_features),
-                    "ktnn::Model::forward: the Tensor's feature extent is not the model's "
-                    "in_features");
-      return input_matrix(x.view());
-    } else {
-      static_assert(Kokkos::is_view_v<X>, "ktnn::Model::forward: expected a Tensor or a View");
-      static_assert(X::rank() == 2,
-                    "ktnn::Model::forward: expected a rank-2 View (batch, features)");
-      static_assert(
-          Kokkos::SpaceAccessibility<execution_space, typename X::memory_space>::accessible,
-          "ktnn::Model::forward: the input's memory space is not reachable from the "
-          "model's execution space");
-      if (x.extent(1) != std::size_t(in_features))
-        detail::fail("ktnn::Model::forward", "input '", x.label(), "' has ", x.extent(1),
-                     " features, ", Architecture::name(), " takes ", in_features);
-      auto m = detail::as_matrix(x);
-      return {m.data, m.rows, m.cols, m.row_stride, m.col_stride};
-    }
+  /// The input as backward will read it: the caller's View itself, kept by
+  /// reference count; a copy where its rows are not contiguous (the weight
+  /// gradient reads them as a GEMM operand) or where it lies in the model's
+  /// own outputs (a rollout), which forward overwrites.
+  template <class View>
+  input_type input_view(View const& x) {
+    auto const m = as_matrix(x);
+    bool aliases = false;
+    for (auto const& o : outputs_)
+      aliases = aliases || (std::less_equal<T const*>{}(o.data(), m.data) &&
+                            std::less<T const*>{}(m.data, o.data() + o.span()));
+    if ((m.col_stride == 1 || m.rows <= 1) && !aliases) return input_type(x);
+    auto copy = Kokkos::subview(input_copy_, std::make_pair(0, batch_), Kokkos::ALL);
+    detail::copy_rows(exec_, "ktnn::Model::forward::copy_input", Matrix<T const>(m),
+                      as_matrix(copy));
+    return input_type(copy);
   }
 
   template <std::size_t... I>
-  void initialize_layers(std::uint64_t seed, Init init, std::index_sequence<I...>) {
-    (Architecture::template layer<I>::initialize(exec_, params_.data(),
-                                                 Architecture::param_offset[I], seed, init),
-     ...);
-    zero_grad();
-  }
-
-  /// Workspace the layers can use for `batch` rows (split-K slices and
-  /// partial sums on devices; none on host spaces).
-  template <std::size_t... I>
-  std::size_t workspace_size(int batch, std::index_sequence<I...>) const {
+  std::size_t workspace_size_of(int batch, std::index_sequence<I...>) const {
     std::size_t size = 0;
     ((size = std::max(size, Architecture::template layer<I>::workspace_size(exec_, batch))), ...);
     return size;
   }
-  ops::Workspace<T> workspace() const { return {work_.data(), work_.extent(0)}; }
-
-  template <std::size_t... I>
-  void reserve_layers(int batch, std::index_sequence<I...>) {
-    ((outputs_[I] = batch_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing,
-                                                  "ktnn::Model::activation_" + std::to_string(I)),
-                               batch, Architecture::template layer<I>::out_features),
-      preactivations_[I] =
-          Architecture::template layer<I>::keeps_preactivation
-              ? batch_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing,
-                                              "ktnn::Model::preactivation_" + std::to_string(I)),
-                           batch, Architecture::template layer<I>::out_features)
-              : batch_view()),
-     ...);
+  std::size_t workspace_size(int batch) const {
+    return workspace_size_of(batch, std::make_index_sequence<depth>{});
   }
 
-  detail::Matrix<T> rows_of(batch_view const& v) const {
-    if (v.data() == nullptr) return {};
-    return detail::row_major(v.data(), batch_, int(v.extent(1)));
+  template <std::size_t I>
+  context_type context(Accumulate accumulate) const {
+    return {.exec = exec_,
+            .parameters = params_.data() + Architecture::param_offset[I],
+            .gradients = grads_.data() + Architecture::param_offset[I],
+            .state = state_.data() + Architecture::state_offset[I],
+            .saved = saved_.data() + std::size_t(batch_) * Architecture::saved_offset[I],
+            .workspace = {work_.data(), work_.extent(0)},
+            .mode = mode_,
+            .seed = seed_,
+            .step = forward_step_,
+            .accumulate = accumulate,
+            .batch = batch_};
+  }
+
+  Matrix<T> rows_of(batch_view const& v) const {
+    return row_major(v.data(), batch_, int(v.extent(1)));
   }
   template <std::size_t I>
-  detail::Matrix<T const> layer_input() const {
+  Matrix<T const> layer_input() const {
     if constexpr (I == 0)
-      return input_;
+      return as_matrix(input_);
     else
       return rows_of(outputs_[I - 1]);
   }
 
   template <std::size_t... I>
   void forward_layers(std::index_sequence<I...>) {
-    (Architecture::template layer<I>::forward(
-         exec_, params_.data() + Architecture::param_offset[I], scratch_.data(), layer_input<I>(),
-         rows_of(outputs_[I]), rows_of(preactivations_[I]), workspace()),
+    (Architecture::template layer<I>::forward(context<I>(Accumulate::yes), layer_input<I>(),
+                                              rows_of(outputs_[I])),
      ...);
   }
 
   template <std::size_t I>
-  void backward_layer(bool want_input_gradient, T grad_beta) {
+  void backward_layer(bool want_input_gradient, Accumulate accumulate) {
     using L = typename Architecture::template layer<I>;
-    auto dy = detail::row_major(grad_[I % 2].data(), batch_, L::out_features);
-    detail::Matrix<T> dx;
+    auto dy = row_major(grad_[I % 2].data(), batch_, L::out_features);
+    Matrix<T> dx;
     if constexpr (I > 0)
-      dx = detail::row_major(grad_[(I + 1) % 2].data(), batch_, L::in_features);
+      dx = row_major(grad_[(I + 1) % 2].data(), batch_, L::in_features);
     else if (want_input_gradient)
-      dx = detail::row_major(input_grad_.data(), batch_, L::in_features);
-    L::backward(exec_, params_.data() + Architecture::param_offset[I],
-                grads_.data() + Architecture::param_offset[I], layer_input<I>(),
-                detail::Matrix<T const>(rows_of(outputs_[I])),
-                detail::Matrix<T const>(rows_of(preactivations_[I])), dy, dx, grad_beta,
-                workspace());
-    if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, grad_beta);
+      dx = row_major(input_grad_.data(), batch_, L::in_features);
+    L::backward(context<I>(accumulate), layer_input<I>(), Matrix<T const>(rows_of(outputs_[I])), dy,
+                dx);
+    if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, accumulate);
   }
 
   execution_space exec_;
   arena_type params_;
   arena_type grads_;
-  arena_type scratch_;
+  arena_type state_;
+  arena_type saved_;
   arena_type work_;
+  Kokkos::View<LossSums, memory_space> loss_sums_;
   std::vector<ParameterInfo> index_;
+  std::vector<ParameterInfo> state_index_;
   std::array<batch_view, depth> outputs_;
-  std::array<batch_view, depth> preactivations_;
   std::array<arena_type, 2> grad_;
   batch_view input_copy_;
   batch_view input_grad_;
-  detail::Matrix<T const> input_;
+  input_type input_;
+  std::uint64_t seed_ = 0;
+  std::uint64_t step_ = 0;
+  std::uint64_t forward_step_ = 0;
+  Mode mode_ = Mode::train;
   int capacity_ = 0;
   int batch_ = 0;
   bool input_gradient_valid_ = false;
+  bool backward_ready_ = false;
 };
+
+/// Sets the state of a model's standardisation layers from data, by a
+/// deterministic reduction: a Standardize first layer from the inputs `x`,
+/// an Unstandardize last layer from the targets `y` (rank-2, any layout).
+/// Pass an empty View for a side the model does not standardise.
+template <class Model, class X, class Y>
+void standardize(Model& model, X const& x, Y const& y) {
+  using Arch = typename Model::architecture;
+  using T = typename Model::value_type;
+  using Exec = typename Model::execution_space;
+  Kokkos::Profiling::ScopedRegion region("ktnn::standardize");
+  using First = typename Arch::template layer<0>;
+  using Last = typename Arch::template layer<Arch::depth - 1>;
+  constexpr bool inputs = std::is_same_v<First, Standardize<Arch::in_features>>;
+  constexpr bool targets = std::is_same_v<Last, Unstandardize<Arch::out_features>>;
+  static_assert(inputs || targets,
+                "ktnn::standardize: the model has neither a Standardize first layer nor an "
+                "Unstandardize last layer");
+  if constexpr (inputs) {
+    auto const v = detail::checked_rows<T, Arch::in_features, Exec>("ktnn::standardize", x);
+    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Arch::in_features,
+                              model.template layer_state<0>().data());
+  }
+  if constexpr (targets) {
+    auto const v = detail::checked_rows<T, Arch::out_features, Exec>("ktnn::standardize", y);
+    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Arch::out_features,
+                              model.template layer_state<Arch::depth - 1>().data());
+  }
+  model.execution().fence("ktnn::standardize");
+}
+
+/// standardize(model, dataset.inputs, dataset.targets).
+template <class Model, class Dataset>
+  requires requires(Dataset const& d) {
+    d.inputs;
+    d.targets;
+  }
+void standardize(Model& model, Dataset const& data) {
+  standardize(model, data.inputs, data.targets);
+}
 
 }  // namespace ktnn

@@ -5,7 +5,7 @@
 /// thin value type over a Kokkos::View: copying one shares the data.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/core/matrix.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -62,7 +62,7 @@ class Tensor {
   }
 
   /// The matrix kernels read.
-  detail::Matrix<T> matrix() const { return detail::as_matrix(view_); }
+  Matrix<T> matrix() const { return as_matrix(view_); }
 
  private:
   template <class View>

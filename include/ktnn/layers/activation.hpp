@@ -7,7 +7,14 @@
 /// Math goes through unqualified calls after `using Kokkos::...`, so a scalar
 /// type with its own overloads found by ADL (a dual number) works too.
 
+#include <ktnn/core/matrix.hpp>
+#include <ktnn/layers/init.hpp>
+#include <ktnn/layers/layer.hpp>
+#include <ktnn/ops/elementwise.hpp>
+
 #include <Kokkos_Core.hpp>
+
+#include <string>
 
 namespace ktnn {
 
@@ -114,6 +121,53 @@ struct SiLU {
     S const s = S(1) / (S(1) + exp(-z));
     return s * (S(1) + z * (S(1) - s));
   }
+};
+
+/// The initialization Init::Auto picks for a layer followed by activation F:
+/// He (Kaiming) before ReLU-like functions, Glorot (Xavier) otherwise.
+/// Specialize it for an activation of your own.
+template <class F>
+inline constexpr Init preferred_init = Init::GlorotUniform;
+template <>
+inline constexpr Init preferred_init<ReLU> = Init::HeUniform;
+template <>
+inline constexpr Init preferred_init<GELU> = Init::HeUniform;
+template <>
+inline constexpr Init preferred_init<SiLU> = Init::HeUniform;
+
+/// An activation applied as a layer of its own, of width N. A Sequential makes
+/// this from a bare activation (`Sequential<Dense<4, 8>, ReLU, ...>`), taking N
+/// from the layer before.
+template <ActivationFunction Act, int N>
+struct Activation : LayerDefaults {
+  static constexpr int in_features = N;
+  static constexpr int out_features = N;
+  using activation = Act;
+
+  template <class ExecSpace, class T, class Isa>
+  static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
+    ops::for_each_element(
+        ctx.exec, "ktnn::Activation::forward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { y(i, j) = Act::value(x(i, j)); });
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                       Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    if (dx.empty()) return;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Activation::backward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+          dx(i, j) = dy(i, j) * Act::derivative(x(i, j), y(i, j));
+        });
+  }
+
+  template <class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply(P const*, P const*, S const* x, S* y) {
+    for (int j = 0; j < N; ++j) y[j] = Act::value(x[j]);
+  }
+
+  static std::string name() { return std::string(Act::name) + "<" + std::to_string(N) + ">"; }
 };
 
 }  // namespace ktnn

@@ -1,10 +1,12 @@
 #pragma once
-/// \file Sequential<Layers...>: layers chained at compile time. Shapes are
-/// checked between neighbours; a bare activation takes its width from the
-/// layer before. The architecture has no state: Model holds the parameters.
+/// \file Sequential<Layers...>: layers chained at compile time. Every layer is
+/// checked against the protocol (layers/layer.hpp) and shapes between
+/// neighbours; a bare activation takes its width from the layer before. The
+/// architecture holds no memory: it gives the compile-time offsets of each
+/// layer's block in the Model's parameter, state and saved arenas.
 
 #include <ktnn/layers/activation.hpp>
-#include <ktnn/layers/dense.hpp>
+#include <ktnn/layers/layer.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -66,25 +68,28 @@ struct Sequential {
 
  private:
   template <std::size_t... I>
+  static constexpr bool all_layers(std::index_sequence<I...>) {
+    return (check_layer<layer<I>>() && ...);
+  }
+  static_assert(all_layers(std::make_index_sequence<depth>{}),
+                "ktnn::Sequential: a layer does not meet the ktnn::Layer protocol (see above)");
+  template <std::size_t... I>
   static constexpr bool neighbours_fit(std::index_sequence<I...>) {
     return (detail::SequentialNeighbours<layer<I>, layer<I + 1>>::ok && ... && true);
   }
   static_assert(neighbours_fit(std::make_index_sequence<depth - 1>{}));
 
-  template <std::size_t... I>
-  static constexpr std::array<std::size_t, depth + 1> offsets(std::index_sequence<I...>) {
+  /// Prefix sums of one count per layer; the last entry is the total.
+  static constexpr std::array<std::size_t, depth + 1> prefix(
+      std::array<std::size_t, depth> counts) {
     std::array<std::size_t, depth + 1> out{};
-    std::size_t counts[] = {layer<I>::param_count...};
     for (std::size_t i = 0; i < depth; ++i) out[i + 1] = out[i] + counts[i];
     return out;
   }
+  using all = std::make_index_sequence<depth>;
   template <std::size_t... I>
   static constexpr int widest(std::index_sequence<I...>) {
     return std::max({layer<I>::out_features...});
-  }
-  template <std::size_t... I>
-  static constexpr std::size_t most_scratch(std::index_sequence<I...>) {
-    return std::max({layer<I>::scratch_count...});
   }
 
  public:
@@ -92,20 +97,41 @@ struct Sequential {
   static constexpr int out_features = layer<depth - 1>::out_features;
   /// Offset of each layer's parameters in the arena; the last entry is the total.
   static constexpr std::array<std::size_t, depth + 1> param_offset =
-      offsets(std::make_index_sequence<depth>{});
+      []<std::size_t... I>(std::index_sequence<I...>) {
+        return prefix({layer<I>::param_count...});
+      }(all{});
+  /// Offset of each layer's state in the state arena.
+  static constexpr std::array<std::size_t, depth + 1> state_offset =
+      []<std::size_t... I>(std::index_sequence<I...>) {
+        return prefix({layer<I>::state_count...});
+      }(all{});
+  /// Offset of each layer's saved values within one sample's saved row.
+  static constexpr std::array<std::size_t, depth + 1> saved_offset =
+      []<std::size_t... I>(std::index_sequence<I...>) {
+        return prefix({layer<I>::saved_per_sample...});
+      }(all{});
   static constexpr std::size_t param_count = param_offset[depth];
-  /// Layer I's offset as a constant (device code may not call the array's
+  static constexpr std::size_t state_count = state_offset[depth];
+  static constexpr std::size_t saved_per_sample = saved_offset[depth];
+  /// Layer I's offsets as constants (device code may not call the array's
   /// host-only operator[]).
   template <std::size_t I>
   static constexpr std::size_t offset_of = param_offset[I];
+  template <std::size_t I>
+  static constexpr std::size_t state_offset_of = state_offset[I];
   /// The widest layer output (the per-sample path's buffer size).
-  static constexpr int max_width = widest(std::make_index_sequence<depth>{});
-  static constexpr std::size_t scratch_count = most_scratch(std::make_index_sequence<depth>{});
+  static constexpr int max_width = widest(all{});
 
   /// Parameter names as PyTorch's nn.Sequential state_dict has them.
   static std::vector<ParameterInfo> describe() {
     std::vector<ParameterInfo> out;
-    describe_from<0>(out);
+    describe_from<0>(out, false);
+    return out;
+  }
+  /// State (buffer) names, as PyTorch names a module's buffers.
+  static std::vector<ParameterInfo> describe_state() {
+    std::vector<ParameterInfo> out;
+    describe_from<0>(out, true);
     return out;
   }
 
@@ -113,12 +139,12 @@ struct Sequential {
   /// Callable inside a user's kernel; no allocation (two stack buffers of
   /// max_width values).
   template <class P, class S>
-  KOKKOS_INLINE_FUNCTION static void apply(P const* params, S const* x, S* y) {
+  KOKKOS_INLINE_FUNCTION static void apply(P const* params, P const* state, S const* x, S* y) {
     if constexpr (depth == 1) {
-      layer<0>::apply(params, x, y);
+      layer<0>::apply(params, state, x, y);
     } else {
       S buffers[2][max_width];
-      apply_from<0>(params, x, buffers, y);
+      apply_from<0>(params, state, x, buffers, y);
     }
   }
 
@@ -130,9 +156,12 @@ struct Sequential {
 
  private:
   template <std::size_t I>
-  static void describe_from(std::vector<ParameterInfo>& out) {
-    layer<I>::describe(std::to_string(I) + ".", param_offset[I], out);
-    if constexpr (I + 1 < depth) describe_from<I + 1>(out);
+  static void describe_from(std::vector<ParameterInfo>& out, bool state) {
+    if (state)
+      layer<I>::describe_state(std::to_string(I) + ".", state_offset[I], out);
+    else
+      layer<I>::describe(std::to_string(I) + ".", param_offset[I], out);
+    if constexpr (I + 1 < depth) describe_from<I + 1>(out, state);
   }
   template <std::size_t I>
   static void name_from(std::string& out) {
@@ -143,14 +172,14 @@ struct Sequential {
     }
   }
   template <std::size_t I, class P, class S>
-  KOKKOS_INLINE_FUNCTION static void apply_from(P const* params, S const* in,
+  KOKKOS_INLINE_FUNCTION static void apply_from(P const* params, P const* state, S const* in,
                                                 S (*buffers)[max_width], S* y) {
     if constexpr (I + 1 == depth) {
-      layer<I>::apply(params + offset_of<I>, in, y);
+      layer<I>::apply(params + offset_of<I>, state + state_offset_of<I>, in, y);
     } else {
       S* out = buffers[I % 2];
-      layer<I>::apply(params + offset_of<I>, in, out);
-      apply_from<I + 1>(params, out, buffers, y);
+      layer<I>::apply(params + offset_of<I>, state + state_offset_of<I>, in, out);
+      apply_from<I + 1>(params, state, out, buffers, y);
     }
   }
 };

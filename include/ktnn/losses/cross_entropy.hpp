@@ -5,7 +5,7 @@
 /// / batch of the mean loss.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -21,11 +21,13 @@ struct CrossEntropy {
   /// empty, writes d(mean loss)/d(logits) into it. Labels must lie in
   /// [0, classes); datasets check that when they are made.
   template <class ExecSpace, class T, class Labels>
-  void operator()(ExecSpace const& exec, detail::Matrix<T const> logits, Labels const& labels,
-                  detail::Matrix<T> grad,
+  void operator()(ExecSpace const& exec, Matrix<T const> logits, Labels const& labels,
+                  Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
     int const batch = logits.rows, classes = logits.cols;
-    if (labels.extent(0) < std::size_t(batch))
+    static_assert(std::is_integral_v<typename Labels::value_type>,
+                  "ktnn::CrossEntropy: targets are integer class labels");
+    if (labels.extent(0) != std::size_t(batch))
       detail::fail("ktnn::CrossEntropy", batch, " predictions but ", labels.extent(0), " labels");
     bool const want_grad = !grad.empty();
     T const scale = batch > 0 ? T(1) / T(batch) : T(0);

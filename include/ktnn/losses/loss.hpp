@@ -1,9 +1,21 @@
 #pragma once
-/// \file What a loss kernel reduces: the summed loss, the number of correct
-/// predictions (classification) and the number of samples. Losses reduce into
-/// a device scalar of this type, so a training step never waits for the host.
+/// \file What a loss kernel reduces (LossSums: the summed loss, the number of
+/// correct predictions and the number of samples) and compute_loss, the public
+/// call of a loss on Views.
+///
+/// A loss is a type with a kernel-level call
+///   loss(exec, Matrix<T const> prediction, targets, Matrix<T> gradient,
+///        Kokkos::View<LossSums, memory space> sums)
+/// that reduces into a device scalar (so a training step never waits for the
+/// host) and writes d(mean loss)/d(prediction) unless `gradient` is empty.
+
+#include <ktnn/core/error.hpp>
+#include <ktnn/core/matrix.hpp>
 
 #include <Kokkos_Core.hpp>
+
+#include <cstddef>
+#include <type_traits>
 
 namespace ktnn {
 
@@ -27,3 +39,66 @@ template <>
 struct Kokkos::reduction_identity<ktnn::LossSums> {
   KOKKOS_FORCEINLINE_FUNCTION static ktnn::LossSums sum() { return {}; }
 };
+
+namespace ktnn {
+
+/// Marks "no gradient wanted" in compute_loss.
+struct NoGradient {};
+
+/// `loss` of `prediction` (a rank-2 View or Tensor: batch x outputs) against
+/// `targets` (class labels, batch, or values, batch x outputs), reduced into
+/// the device scalar `sums` without waiting for it; with `gradient` (a rank-2
+/// View of the prediction's shape) also d(mean loss)/d(prediction).
+/// Throws ktnn::Error when the sizes disagree.
+template <class ExecSpace, class Loss, class Prediction, class Targets, class Gradient = NoGradient>
+void compute_loss(ExecSpace const& exec, Loss const& loss, Prediction const& prediction,
+                  Targets const& targets,
+                  Kokkos::View<LossSums, typename ExecSpace::memory_space> const& sums,
+                  Gradient const& gradient = {}) {
+  if constexpr (requires { prediction.view(); }) {
+    compute_loss(exec, loss, prediction.view(), targets, sums, gradient);
+  } else {
+    static_assert(Kokkos::is_view_v<Prediction> && Prediction::rank() == 2,
+                  "ktnn::compute_loss: the prediction is a rank-2 View or a ktnn::Tensor");
+    static_assert(Kokkos::is_view_v<Targets> && (Targets::rank() == 1 || Targets::rank() == 2),
+                  "ktnn::compute_loss: targets are a rank-1 View of labels or a rank-2 View");
+    static_assert(
+        Kokkos::SpaceAccessibility<ExecSpace, typename Targets::memory_space>::accessible &&
+            Kokkos::SpaceAccessibility<ExecSpace, typename Prediction::memory_space>::accessible,
+        "ktnn::compute_loss: the prediction and the targets must be in memory the execution "
+        "space can reach");
+    using T = typename Prediction::non_const_value_type;
+    if (targets.extent(0) != prediction.extent(0))
+      detail::fail("ktnn::compute_loss", Loss::name, ": ", prediction.extent(0),
+                   " predictions but ", targets.extent(0), " targets");
+    Matrix<T> grad;
+    if constexpr (!std::is_same_v<Gradient, NoGradient>) {
+      static_assert(Kokkos::is_view_v<Gradient> && Gradient::rank() == 2,
+                    "ktnn::compute_loss: the gradient is a rank-2 View");
+      static_assert(std::is_same_v<typename Gradient::value_type, T>,
+                    "ktnn::compute_loss: the gradient's scalar type is not the prediction's");
+      if (gradient.extent(0) != prediction.extent(0) || gradient.extent(1) != prediction.extent(1))
+        detail::fail("ktnn::compute_loss", Loss::name, ": the gradient is ", gradient.extent(0),
+                     "x", gradient.extent(1), ", the prediction ", prediction.extent(0), "x",
+                     prediction.extent(1));
+      grad = as_matrix(gradient);
+    }
+    Matrix<T const> const p = as_matrix(prediction);
+    loss(exec, p, targets, grad, sums);
+  }
+}
+
+/// The sums of `loss` over a prediction, waited for and copied to the host.
+template <class ExecSpace, class Loss, class Prediction, class Targets>
+LossSums loss_sums(ExecSpace const& exec, Loss const& loss, Prediction const& prediction,
+                   Targets const& targets) {
+  Kokkos::View<LossSums, typename ExecSpace::memory_space> sums(
+      Kokkos::view_alloc(exec, "ktnn::loss_sums"));
+  compute_loss(exec, loss, prediction, targets, sums);
+  LossSums host;
+  Kokkos::deep_copy(exec, host, sums);
+  exec.fence("ktnn::loss_sums");
+  return host;
+}
+
+}  // namespace ktnn

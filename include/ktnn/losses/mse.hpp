@@ -3,7 +3,7 @@
 /// reduction: L = sum (y - t)^2 / (batch * width).
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/ops/space.hpp>
 
@@ -20,11 +20,12 @@ struct MSE {
   /// sum reported per sample is that sample's sum of squares / width, so
   /// LossSums::mean_loss() is the MSE.
   template <class ExecSpace, class T, class Targets>
-  void operator()(ExecSpace const& exec, detail::Matrix<T const> prediction, Targets const& targets,
-                  detail::Matrix<T> grad,
+  void operator()(ExecSpace const& exec, Matrix<T const> prediction, Targets const& targets,
+                  Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
     int const batch = prediction.rows, width = prediction.cols;
-    if (targets.extent(0) < std::size_t(batch) || targets.extent(1) != std::size_t(width))
+    static_assert(Targets::rank() == 2, "ktnn::MSE: targets are a rank-2 View (batch x width)");
+    if (targets.extent(0) != std::size_t(batch) || targets.extent(1) != std::size_t(width))
       detail::fail("ktnn::MSE", "prediction is ", batch, "x", width, " but targets are ",
                    targets.extent(0), "x", targets.extent(1));
     bool const want_grad = !grad.empty();

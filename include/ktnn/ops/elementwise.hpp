@@ -12,6 +12,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace ktnn::ops {
 
@@ -33,13 +34,33 @@ void for_each_range(ExecSpace const& exec, char const* label, std::size_t n,
       });
 }
 
-namespace detail {
+/// Calls f(i, j) for every element of a rows x cols matrix, one work item per
+/// element. The linear index is 64-bit, so batch * features past 2^31 is safe;
+/// every elementwise pass over a batch goes through here.
+template <class ExecSpace, class ElementFunctor>
+void for_each_element(ExecSpace const& exec, char const* label, std::size_t rows, std::size_t cols,
+                      ElementFunctor const& f) {
+  std::size_t const n = rows * cols;
+  if (n == 0) return;
+  Kokkos::parallel_for(
+      label, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+      KOKKOS_LAMBDA(std::int64_t e) {
+        std::size_t const i = std::size_t(e) / cols;
+        f(i, std::size_t(e) - i * cols);
+      });
+}
+
+}  // namespace ktnn::ops
+
+namespace ktnn::detail {
 template <class T>
 KOKKOS_INLINE_FUNCTION void fill_range(T* KOKKOS_RESTRICT x, std::size_t begin, std::size_t end,
                                        T const value) {
   for (std::size_t i = begin; i < end; ++i) x[i] = value;
 }
-}  // namespace detail
+}  // namespace ktnn::detail
+
+namespace ktnn::ops {
 
 /// x[i] = value for every i, vectorized on the host.
 template <class ExecSpace, class T>

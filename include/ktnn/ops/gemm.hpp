@@ -19,7 +19,7 @@
 /// bias, apply an activation or accumulate (beta = 1).
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/detail/matrix.hpp>
+#include <ktnn/core/matrix.hpp>
 #include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -33,32 +33,51 @@
 
 namespace ktnn::ops {
 
-/// Register tile of the host GEMM: MR rows x NR columns of C per work item,
-/// following the vector width the compiler targets, two vector registers
-/// wide per row (8 x 32 floats with AVX-512). Devices run the team kernel
-/// (TeamGemmShape) instead.
-template <class T>
-struct GemmTile {
-#if defined(__AVX512F__)
-  static constexpr int vector_bytes = 64;
-  static constexpr int mr = 8;
-#elif defined(__AVX__)
-  static constexpr int vector_bytes = 32;
-  static constexpr int mr = 6;
-#else
+/// The host vector instruction sets the register GEMM is tuned for, as
+/// types. Each is defined the same way in every translation unit; which one a
+/// unit compiles for (NativeIsa) only picks a default template argument. So a
+/// program whose files are built with different -march flags instantiates
+/// distinct kernels (ktnn::Model carries the choice in its type) instead of
+/// one definition that the linker would pick for all of them.
+struct IsaSse2 {
   static constexpr int vector_bytes = 16;
   static constexpr int mr = 4;
+  static constexpr char const* name = "sse2";
+};
+struct IsaAvx2 {
+  static constexpr int vector_bytes = 32;
+  static constexpr int mr = 6;
+  static constexpr char const* name = "avx2";
+};
+struct IsaAvx512 {
+  static constexpr int vector_bytes = 64;
+  static constexpr int mr = 8;
+  static constexpr char const* name = "avx512";
+};
+#if defined(__AVX512F__)
+using NativeIsa = IsaAvx512;
+#elif defined(__AVX__)
+using NativeIsa = IsaAvx2;
+#else
+using NativeIsa = IsaSse2;
 #endif
-  static constexpr int nr = 2 * vector_bytes / static_cast<int>(sizeof(T));
+
+/// Register tile of the host GEMM: MR rows x NR columns of C per work item,
+/// two vector registers wide per row (8 x 32 floats with AVX-512). Devices run
+/// the team kernel (TeamGemmShape) instead.
+template <class T, class Isa = NativeIsa>
+struct GemmTile {
+  static constexpr int mr = Isa::mr;
+  static constexpr int nr = 2 * Isa::vector_bytes / static_cast<int>(sizeof(T));
 };
 
 /// Epilogue that stores `acc + beta * C`. Every epilogue names the matrix it
 /// writes (`output()`), so a vendor BLAS can compute the product there first.
 template <class T>
 struct StoreScaled {
-  detail::Matrix<T> c;
+  Matrix<T> c;
   T beta;
-  detail::Matrix<T> output() const { return c; }
+  Matrix<T> output() const { return c; }
   KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
     T& out = c(i, j);
     out = beta == T(0) ? acc : beta * out + acc;
@@ -86,7 +105,9 @@ struct Workspace {
   std::size_t size = 0;
 };
 
-namespace detail {
+}  // namespace ktnn::ops
+
+namespace ktnn::detail {
 
 /// How many K slices the device kernel cuts a product into: enough teams to
 /// fill the device where the blocks of C are fewer, each slice at least 64
@@ -94,9 +115,9 @@ namespace detail {
 /// then runs 256 teams, about two per multiprocessor of an H100).
 template <class ExecSpace>
 int gemm_k_splits(ExecSpace const& exec, int m, int n, int k) {
-  using S = TeamGemmShape;
+  using S = ops::TeamGemmShape;
   int const blocks = ((m + S::bm - 1) / S::bm) * ((n + S::bn - 1) / S::bn);
-  int const target = device_team_target(exec);
+  int const target = ops::device_team_target(exec);
   if (blocks == 0 || blocks >= target) return 1;
   int splits = (target + blocks - 1) / blocks;
   int const deepest = k / (4 * S::bk);
@@ -110,12 +131,12 @@ int gemm_k_splits(ExecSpace const& exec, int m, int n, int k) {
 /// to `partials` (split, i, j) and the epilogue waits for the second pass.
 template <class ExecSpace, class T, class Epilogue, int TeamSize>
 struct TeamGemm {
-  using S = TeamGemmShape;
+  using S = ops::TeamGemmShape;
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
   static_assert(S::threads % TeamSize == 0);
   static constexpr int per_thread = S::threads / TeamSize;
 
-  ktnn::detail::Matrix<T const> a, b;
+  Matrix<T const> a, b;
   int m, n, k, blocks_m, blocks, splits, slice;
   T* partials;
   Epilogue epilogue;
@@ -180,10 +201,10 @@ struct TeamGemm {
 /// The device product: one launch, or two with split-K (slices, then their
 /// sum in slice order through the epilogue).
 template <class ExecSpace, class T, class Epilogue>
-void team_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-               ktnn::detail::Matrix<T const> b, Epilogue const& epilogue, Workspace<T> work) {
-  using S = TeamGemmShape;
-  constexpr int team_size = device_team_size<ExecSpace>;
+void team_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
+               Epilogue const& epilogue, ops::Workspace<T> work) {
+  using S = ops::TeamGemmShape;
+  constexpr int team_size = ops::device_team_size<ExecSpace>;
   int const m = a.rows, n = b.cols, k = a.cols;
   int const blocks_m = (m + S::bm - 1) / S::bm;
   int const blocks = blocks_m * ((n + S::bn - 1) / S::bn);
@@ -208,7 +229,9 @@ void team_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T 
       });
 }
 
-}  // namespace detail
+}  // namespace ktnn::detail
+
+namespace ktnn::ops {
 
 /// Workspace elements a product of these sizes can use on `exec` (0 on host
 /// spaces and where K is not split). Pass at least this much to gemm() for
@@ -224,7 +247,9 @@ std::size_t gemm_workspace_size(ExecSpace const& exec, int m, int n, int k) {
   }
 }
 
-namespace detail {
+}  // namespace ktnn::ops
+
+namespace ktnn::detail {
 
 template <int MR, int NR, class T, class Epilogue>
 KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
@@ -268,8 +293,8 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
 
 /// The host kernel: one MR x NR register tile of C per work item.
 template <int MR, int NR, class ExecSpace, class T, class Epilogue>
-void register_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-                   ktnn::detail::Matrix<T const> b, Epilogue const& epilogue) {
+void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
+                   Epilogue const& epilogue) {
   int const m = a.rows, n = b.cols, k = a.cols;
   int const tiles_m = (m + MR - 1) / MR;
   int const tiles_n = (n + NR - 1) / NR;
@@ -298,7 +323,7 @@ void register_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matri
 /// around the BLAS call.
 template <class ExecSpace, class T>
 inline constexpr bool blas_applies =
-    (std::is_same_v<T, float> || std::is_same_v<T, double>) && is_host_space<ExecSpace>;
+    (std::is_same_v<T, float> || std::is_same_v<T, double>) && ops::is_host_space<ExecSpace>;
 
 inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, float const* a, int lda,
                       float const* b, int ldb, float beta, float* c, int ldc) {
@@ -313,8 +338,8 @@ inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, double const* a, 
 /// the epilogue there (a StoreScaled epilogue maps onto BLAS's beta). Returns
 /// false where BLAS cannot take the operands' strides.
 template <class ExecSpace, class T, class Epilogue>
-bool blas_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-               ktnn::detail::Matrix<T const> b, Epilogue const& epilogue) {
+bool blas_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
+               Epilogue const& epilogue) {
   auto const c = epilogue.output();
   if (c.col_stride != 1 || b.col_stride != 1) return false;
   int const m = a.rows, k = a.cols;
@@ -336,7 +361,7 @@ bool blas_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T 
     return false;
   }
   int const ldb = leading(b.row_stride, b.cols, k);
-  if constexpr (std::is_same_v<Epilogue, StoreScaled<T>>) {
+  if constexpr (std::is_same_v<Epilogue, ops::StoreScaled<T>>) {
     blas_call(ta, m, b.cols, k, a.data, lda, b.data, ldb, epilogue.beta, c.data,
               leading(c.row_stride, b.cols, m));
   } else {
@@ -353,7 +378,9 @@ bool blas_gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T 
 }
 #endif
 
-}  // namespace detail
+}  // namespace ktnn::detail
+
+namespace ktnn::ops {
 
 /// Whether gemm() takes a B of any strides on this space (the device kernel
 /// stages B through scratch); host spaces need B's rows contiguous.
@@ -366,10 +393,10 @@ inline constexpr bool gemm_takes_strided_b = device_kernels<ExecSpace>;
 /// products on host spaces go to CBLAS instead; the portable kernel stays the
 /// default. `work` (see gemm_workspace_size) lets a device split K.
 /// \param label names the kernel for Kokkos Tools.
-template <class ExecSpace, class T, class Epilogue>
-void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-          ktnn::detail::Matrix<T const> b, int n_out_rows, int n_out_cols, Epilogue const& epilogue,
-          Workspace<T> work = {}) {
+/// \tparam Isa the host register tile (NativeIsa: what this file is compiled for).
+template <class Isa = NativeIsa, class ExecSpace, class T, class Epilogue>
+void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
+          int n_out_rows, int n_out_cols, Epilogue const& epilogue, Workspace<T> work = {}) {
   if (a.rows != n_out_rows || b.cols != n_out_cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::gemm", "cannot multiply ", a.rows, "x", a.cols, " by ", b.rows,
                        "x", b.cols, " into ", n_out_rows, "x", n_out_cols);
@@ -388,25 +415,23 @@ void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const
       if (detail::blas_gemm(exec, label, a, b, epilogue)) return;
     }
 #endif
-    constexpr int MR = GemmTile<T>::mr;
-    constexpr int NR = GemmTile<T>::nr;
+    constexpr int MR = GemmTile<T, Isa>::mr;
+    constexpr int NR = GemmTile<T, Isa>::nr;
     detail::register_gemm<MR, NR>(exec, label, a, b, epilogue);
   }
 }
 
 /// C = A * B + beta * C for row-major C.
-template <class ExecSpace, class T>
-void gemm(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-          ktnn::detail::Matrix<T const> b, ktnn::detail::Matrix<T> c, T beta = T(0),
-          Workspace<T> work = {}) {
-  gemm(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta}, work);
+template <class Isa = NativeIsa, class ExecSpace, class T>
+void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
+          Matrix<T> c, T beta = T(0), Workspace<T> work = {}) {
+  gemm<Isa>(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta}, work);
 }
 
 /// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
 /// within a few cache lines per work item.
 template <class ExecSpace, class T>
-void transpose(ExecSpace const& exec, char const* label, ktnn::detail::Matrix<T const> a,
-               ktnn::detail::Matrix<T> b) {
+void transpose(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T> b) {
   if (a.rows != b.cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
                        b.rows, "x", b.cols);

@@ -1,27 +1,30 @@
 #pragma once
 /// \file ktnn::fit and ktnn::evaluate: the training loop and its metrics.
 ///
-/// A step is: gather the batch, forward, the fused loss
-/// (value, gradient and metrics into a device slot of this step), backward
-/// (writing the gradients over the last step's, so no zeroing pass),
-/// the optimizer's one kernel. The host reads the loss only for progress
-/// reports and at the end of an epoch.
+/// Each batch is gathered by the loader and trained by train_step with its
+/// loss sums in a device slot of its own; the host reads the slots only for
+/// progress reports and at the end of an epoch. fit prints nothing unless
+/// given a stream (FitOptions::out), and leaves that stream's formatting as
+/// it found it.
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/train/progress.hpp>
+#include <ktnn/train/step.hpp>
 
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iomanip>
-#include <iostream>
+#include <ostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,8 +41,8 @@ struct EpochMetrics {
 
 struct FitOptions {
   int epochs = 1;
-  /// Progress and per-epoch lines go here; nullptr for none.
-  std::ostream* out = &std::cout;
+  /// Progress and per-epoch lines go here (e.g. &std::cout); none by default.
+  std::ostream* out = nullptr;
   /// Rewrite one progress line (true on a terminal by default) or print plain lines.
   bool interactive = stdout_is_terminal();
   /// Seconds between progress reports; 0: 0.25 s on a terminal, 10 s otherwise.
@@ -87,18 +90,15 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
   std::vector<EpochMetrics> history;
 
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    Progress progress(out ? *out : std::cout, options.interactive, interval);
+    std::ostream discard(nullptr);
+    Progress progress(out ? *out : discard, options.interactive, interval);
     loader.start_epoch(epoch);
     exec.fence();
     auto const start = clock::now();
     for (int b = 0; b < batches; ++b) {
       auto [x, y] = loader.batch(b);
-      auto prediction = model.forward(x);
-      loss(exec, detail::Matrix<typename Model::value_type const>(detail::as_matrix(prediction)), y,
-           detail::as_matrix(model.output_gradient()),
-           Kokkos::View<LossSums, memory_space>(slots.data() + b));
-      model.backward(false, Accumulate::no);  // no zero_grad() pass needed
-      optimizer.step(model.parameters(), model.gradients());
+      train_step(model, loss, optimizer, x, y,
+                 Kokkos::View<LossSums, memory_space>(slots.data() + b));
       if (out && b + 1 < batches && progress.due()) {
         Kokkos::deep_copy(exec, slots_host, slots);
         exec.fence();
@@ -120,15 +120,17 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
     m.seconds = seconds;
     m.samples = std::size_t(sums.count);
     m.samples_per_second = seconds > 0 ? sums.count / seconds : 0.0;
-    if (!std::isfinite(m.loss) && out)
-      *out << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
     if (out) {
       progress.clear();
-      *out << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
+      // Formatted apart, so the caller's stream keeps its own flags.
+      std::ostringstream line;
+      if (!std::isfinite(m.loss))
+        line << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
+      line << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
            << std::setprecision(4) << m.loss << "  train acc " << std::setprecision(4) << m.accuracy
            << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
-           << m.samples_per_second << " samples/s\n"
-           << std::defaultfloat << std::flush;
+           << m.samples_per_second << " samples/s\n";
+      *out << line.str() << std::flush;
     }
     if (!options.csv_path.empty()) detail::append_csv(options.csv_path, m);
     history.push_back(m);
@@ -137,22 +139,45 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
   return history;
 }
 
-/// The loss and accuracy of `model` over a whole dataset, in batches.
+/// The loss and accuracy of `model` over a whole dataset, in batches, in
+/// evaluation mode (the model's mode is restored after). A dataset of Views
+/// is read in place, batch by batch; a function dataset goes through a loader.
 template <class Model, class Loss, class Dataset>
 LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch_size = 1024) {
   using memory_space = typename Model::memory_space;
   Kokkos::Profiling::ScopedRegion region("ktnn::evaluate");
-  data::DataLoader<Dataset, typename Model::execution_space> loader(
-      data, {.batch_size = batch_size, .shuffle = false}, model.execution());
-  int const batches = loader.batches();
+  if (batch_size <= 0)
+    detail::fail("ktnn::evaluate", "batch size must be positive, got ", batch_size);
+  std::size_t const n = data.size();
+  int const batches = int((n + std::size_t(batch_size) - 1) / std::size_t(batch_size));
   Kokkos::View<LossSums*, memory_space> slots("ktnn::evaluate::loss_sums", batches);
-  for (int b = 0; b < batches; ++b) {
-    auto [x, y] = loader.batch(b);
-    auto prediction = model.forward(x);
-    loss(model.execution(),
-         detail::Matrix<typename Model::value_type const>(detail::as_matrix(prediction)), y,
-         detail::Matrix<typename Model::value_type>{},
-         Kokkos::View<LossSums, memory_space>(slots.data() + b));
+  struct RestoreMode {
+    Model& model;
+    Mode mode;
+    ~RestoreMode() { model.set_mode(mode); }
+  } const restore{model, model.mode()};
+  model.set_mode(Mode::evaluate);
+  auto slot = [&](int b) { return Kokkos::View<LossSums, memory_space>(slots.data() + b); };
+  if constexpr (requires { data.inputs.samples(0, 0); }) {
+    for (int b = 0; b < batches; ++b) {
+      std::size_t const begin = std::size_t(b) * batch_size;
+      std::size_t const end = std::min(n, begin + std::size_t(batch_size));
+      auto const rows = std::make_pair(begin, end);
+      auto const x = data.inputs.samples(begin, end);
+      if constexpr (Dataset::target_view::rank() == 1)
+        compute_loss(model.execution(), loss, model.forward(x), Kokkos::subview(data.targets, rows),
+                     slot(b));
+      else
+        compute_loss(model.execution(), loss, model.forward(x),
+                     Kokkos::subview(data.targets, rows, Kokkos::ALL), slot(b));
+    }
+  } else {
+    data::DataLoader<Dataset, typename Model::execution_space> loader(
+        data, {.batch_size = batch_size, .shuffle = false}, model.execution());
+    for (int b = 0; b < batches; ++b) {
+      auto [x, y] = loader.batch(b);
+      compute_loss(model.execution(), loss, model.forward(x), y, slot(b));
+    }
   }
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, slots);
   return detail::sum_slots(host, batches);

@@ -1,14 +1,15 @@
 #pragma once
-/// \file A strided matrix reference used inside kernels: a pointer, two extents
-/// and two strides. Views are checked and converted to it at the public entry
-/// points; kernels take it by value, so it is valid on every backend.
+/// \file Matrix<T>: a strided matrix reference used inside kernels, a pointer,
+/// two extents and two strides. Views are checked and converted to it at the
+/// public entry points; kernels and layers take it by value, so it is valid on
+/// every backend. Indices are 64-bit, so a batch of many wide rows is safe.
 
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
 #include <type_traits>
 
-namespace ktnn::detail {
+namespace ktnn {
 
 template <class T>
 struct Matrix {
@@ -18,10 +19,10 @@ struct Matrix {
   std::ptrdiff_t row_stride = 0;
   std::ptrdiff_t col_stride = 1;
 
-  KOKKOS_INLINE_FUNCTION T& operator()(int i, int j) const {
+  KOKKOS_INLINE_FUNCTION T& operator()(std::ptrdiff_t i, std::ptrdiff_t j) const {
     return data[i * row_stride + j * col_stride];
   }
-  KOKKOS_INLINE_FUNCTION T* row(int i) const { return data + i * row_stride; }
+  KOKKOS_INLINE_FUNCTION T* row(std::ptrdiff_t i) const { return data + i * row_stride; }
   KOKKOS_INLINE_FUNCTION Matrix transposed() const {
     return {data, cols, rows, col_stride, row_stride};
   }
@@ -50,4 +51,4 @@ Matrix<typename View::value_type> as_matrix(View const& v) {
           static_cast<std::ptrdiff_t>(v.stride(0)), static_cast<std::ptrdiff_t>(v.stride(1))};
 }
 
-}  // namespace ktnn::detail
+}  // namespace ktnn

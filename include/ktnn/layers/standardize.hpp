@@ -1,0 +1,147 @@
+#pragma once
+/// \file Standardisation that travels with the model: Standardize<N> maps
+/// inputs to (x - mean) / std, Unstandardize<N> maps outputs back to
+/// y * std + mean. Mean and std are state (named "mean" and "std", like
+/// buffers of a PyTorch module), set once from data by ktnn::standardize
+/// (model.hpp), and applied in the batched path and in inference() alike, so a
+/// user never repeats the scaling in a kernel. An optimizer never touches them.
+
+#include <ktnn/core/matrix.hpp>
+#include <ktnn/layers/layer.hpp>
+#include <ktnn/ops/elementwise.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ktnn {
+
+namespace detail {
+/// State of both standardisation layers: mean[N] then std[N]; identity at first.
+template <int N>
+struct StandardizeState : LayerDefaults {
+  static_assert(N > 0, "ktnn::Standardize: N must be positive");
+  static constexpr int in_features = N;
+  static constexpr int out_features = N;
+  static constexpr std::size_t state_count = 2 * std::size_t(N);
+
+  static void describe_state(std::string const& prefix, std::size_t offset,
+                             std::vector<ParameterInfo>& out) {
+    out.push_back({prefix + "mean", offset, {std::size_t(N)}});
+    out.push_back({prefix + "std", offset + N, {std::size_t(N)}});
+  }
+  template <class ExecSpace, class T>
+  static void initialize(ExecSpace const& exec, T*, T* state, std::size_t, std::uint64_t, Init) {
+    Kokkos::parallel_for(
+        "ktnn::Standardize::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
+        KOKKOS_LAMBDA(int k) { state[k] = k < N ? T(0) : T(1); });
+  }
+};
+}  // namespace detail
+
+/// y = (x - mean) / std, feature by feature.
+template <int N>
+struct Standardize : detail::StandardizeState<N> {
+  template <class ExecSpace, class T, class Isa>
+  static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Standardize::forward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+          y(i, j) = (x(i, j) - state[j]) / state[N + j];
+        });
+  }
+  template <class ExecSpace, class T, class Isa>
+  static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                       Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
+    if (dx.empty()) return;
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Standardize::backward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) = dy(i, j) / state[N + j]; });
+  }
+  template <class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply(P const*, P const* state, S const* x, S* y) {
+    for (int j = 0; j < N; ++j) y[j] = (x[j] - S(state[j])) / S(state[N + j]);
+  }
+  static std::string name() { return "Standardize<" + std::to_string(N) + ">"; }
+};
+
+/// y = x * std + mean, feature by feature: a network's last layer, so it
+/// learns targets of order one and answers in the targets' units.
+template <int N>
+struct Unstandardize : detail::StandardizeState<N> {
+  template <class ExecSpace, class T, class Isa>
+  static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Unstandardize::forward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+          y(i, j) = x(i, j) * state[N + j] + state[j];
+        });
+  }
+  template <class ExecSpace, class T, class Isa>
+  static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                       Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
+    if (dx.empty()) return;
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Unstandardize::backward", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) = dy(i, j) * state[N + j]; });
+  }
+  template <class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply(P const*, P const* state, S const* x, S* y) {
+    for (int j = 0; j < N; ++j) y[j] = x[j] * S(state[N + j]) + S(state[j]);
+  }
+  static std::string name() { return "Unstandardize<" + std::to_string(N) + ">"; }
+};
+
+namespace detail {
+/// Column means and standard deviations (population, as the data is the
+/// whole set) of an n x N matrix, into state[0, N) and state[N, 2N), in
+/// double. Deterministic: fixed chunks of rows are summed in order by one
+/// thread each, then the chunks in order, so every backend and thread count
+/// gives the same bits. A constant column gets std 1 (no division by zero).
+template <class ExecSpace, class T, class Source>
+void column_statistics(ExecSpace const& exec, Source const& x, std::size_t n, int columns,
+                       T* state) {
+  constexpr std::size_t chunk = 1024;
+  std::size_t const chunks = (n + chunk - 1) / chunk;
+  using Mem = typename ExecSpace::memory_space;
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> partial(
+      Kokkos::view_alloc(exec, "ktnn::standardize::partial"), chunks, columns);
+  Kokkos::View<double*, Mem> mean(Kokkos::view_alloc(exec, "ktnn::standardize::mean"), columns);
+  for (int pass = 0; pass < 2; ++pass) {
+    ops::for_each_element(
+        exec, "ktnn::standardize::chunk_sums", chunks, std::size_t(columns),
+        KOKKOS_LAMBDA(std::size_t c, std::size_t j) {
+          std::size_t const end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+          double sum = 0;
+          for (std::size_t i = c * chunk; i < end; ++i) {
+            double const v = double(x(i, j));
+            sum += pass == 0 ? v : (v - mean(j)) * (v - mean(j));
+          }
+          partial(c, j) = sum;
+        });
+    Kokkos::parallel_for(
+        "ktnn::standardize::column_sums", Kokkos::RangePolicy<ExecSpace>(exec, 0, columns),
+        KOKKOS_LAMBDA(int j) {
+          double sum = 0;
+          for (std::size_t c = 0; c < chunks; ++c) sum += partial(c, j);
+          double const value = n > 0 ? sum / double(n) : (pass == 0 ? 0.0 : 1.0);
+          if (pass == 0) {
+            mean(j) = value;
+            state[j] = T(value);
+          } else {
+            double const sd = Kokkos::sqrt(value);
+            state[columns + j] = sd > 0 ? T(sd) : T(1);
+          }
+        });
+  }
+}
+}  // namespace detail
+
+}  // namespace ktnn

@@ -1,0 +1,50 @@
+#pragma once
+/// \file ktnn::train_step: one training step on a batch of the caller's own
+/// Views or Tensors (any layout, any strides, in the model's memory space):
+/// forward, the fused loss (value, gradient and metrics into a device scalar),
+/// backward (writing the gradients over the last step's, so no zeroing pass),
+/// the optimizer's one kernel. Nothing waits for the device: the returned
+/// loss sums are read when the caller chooses. fit, evaluate's callers and
+/// the benchmarks all run this one step.
+
+#include <ktnn/core/profiling.hpp>
+#include <ktnn/layers/layer.hpp>
+#include <ktnn/losses/loss.hpp>
+
+#include <Kokkos_Core.hpp>
+
+namespace ktnn {
+
+/// An optimizer of a model: one step from its parameter and gradient arenas.
+template <class O, class Model>
+concept OptimizerFor = requires(O& optimizer, Model const& model) {
+  optimizer.step(model.parameters(), model.gradients());
+};
+
+/// One step on inputs `x` and targets `y`; the loss sums of the batch go to
+/// `sums` (a device scalar) and that View is returned.
+template <class Model, class Loss, class Optimizer, class X, class Y>
+Kokkos::View<LossSums, typename Model::memory_space> train_step(
+    Model& model, Loss const& loss, Optimizer& optimizer, X const& x, Y const& y,
+    Kokkos::View<LossSums, typename Model::memory_space> const& sums) {
+  static_assert(OptimizerFor<Optimizer, Model>,
+                "ktnn::train_step: the optimizer has no step(parameters, gradients) for this "
+                "model's arenas (its scalar type or execution space differs?)");
+  Kokkos::Profiling::ScopedRegion region("ktnn::train_step");
+  auto const prediction = model.forward(x);
+  compute_loss(model.execution(), loss, prediction, y, sums, model.output_gradient());
+  model.backward(false, Accumulate::no);
+  optimizer.step(model.parameters(), model.gradients());
+  return sums;
+}
+
+/// One step, its loss sums in the model's own device scalar (overwritten by
+/// the next step that uses it).
+template <class Model, class Loss, class Optimizer, class X, class Y>
+Kokkos::View<LossSums, typename Model::memory_space> train_step(Model& model, Loss const& loss,
+                                                                Optimizer& optimizer, X const& x,
+                                                                Y const& y) {
+  return train_step(model, loss, optimizer, x, y, model.loss_sums());
+}
+
+}  // namespace ktnn
