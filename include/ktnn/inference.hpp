@@ -74,6 +74,22 @@ struct Inference {
     for (int j = 0; j < out_features; ++j) y(j) = out[j];
   }
 
+  /// f(x) for a row of a View (any layout), returned.
+  template <class XView>
+    requires Kokkos::is_view_v<XView>
+  KOKKOS_INLINE_FUNCTION auto operator()(XView const& x) const {
+    static_assert(XView::rank() == 1,
+                  "ktnn::Inference: rows are rank-1 Views (Kokkos::subview(v, i, Kokkos::ALL))");
+    using S = typename XView::non_const_value_type;
+    if (x.extent(0) != std::size_t(in_features))
+      Kokkos::abort("ktnn::Inference: a row's extent is not the network's in_features");
+    Kokkos::Array<S, in_features> in;
+    for (int j = 0; j < in_features; ++j) in[j] = x(j);
+    Kokkos::Array<S, out_features> y;
+    Architecture::apply(parameters.data(), state.data(), in.data(), y.data());
+    return y;
+  }
+
   /// Anything else (a raw pointer, an array of another extent) is refused at
   /// compile time rather than read past its end.
   template <class X, class Y>
