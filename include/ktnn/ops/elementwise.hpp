@@ -34,20 +34,31 @@ void for_each_range(ExecSpace const& exec, char const* label, std::size_t n,
       });
 }
 
-/// Calls f(i, j) for every element of a rows x cols matrix, one work item per
-/// element. The linear index is 64-bit, so batch * features past 2^31 is safe;
-/// every elementwise pass over a batch goes through here.
+/// Calls f(i, j) for every element of a rows x cols matrix. Indices are
+/// 64-bit, so batch * features past 2^31 is safe; every elementwise pass over
+/// a batch goes through here. Host spaces take a row per work item (the inner
+/// loop over columns vectorizes and needs no division); devices take an
+/// element per thread, so neighbouring threads touch neighbouring elements.
 template <class ExecSpace, class ElementFunctor>
 void for_each_element(ExecSpace const& exec, char const* label, std::size_t rows, std::size_t cols,
                       ElementFunctor const& f) {
-  std::size_t const n = rows * cols;
-  if (n == 0) return;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
-      KOKKOS_LAMBDA(std::int64_t e) {
-        std::size_t const i = std::size_t(e) / cols;
-        f(i, std::size_t(e) - i * cols);
-      });
+  if (rows == 0 || cols == 0) return;
+  if constexpr (device_kernels<ExecSpace>) {
+    Kokkos::parallel_for(
+        label,
+        Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0,
+                                                                        std::int64_t(rows * cols)),
+        KOKKOS_LAMBDA(std::int64_t e) {
+          std::size_t const i = std::size_t(e) / cols;
+          f(i, std::size_t(e) - i * cols);
+        });
+  } else {
+    Kokkos::parallel_for(
+        label, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, rows),
+        KOKKOS_LAMBDA(std::int64_t i) {
+          for (std::size_t j = 0; j < cols; ++j) f(std::size_t(i), j);
+        });
+  }
 }
 
 }  // namespace ktnn::ops
