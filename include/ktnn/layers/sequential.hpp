@@ -87,6 +87,23 @@ struct Sequential {
     return out;
   }
   using all = std::make_index_sequence<depth>;
+  // Plain static functions rather than lambdas in the initializers below:
+  // the form nvcc has compiled here before.
+  template <std::size_t... I>
+  static constexpr std::array<std::size_t, depth + 1> param_count_prefix(
+      std::index_sequence<I...>) {
+    return prefix({layer<I>::param_count...});
+  }
+  template <std::size_t... I>
+  static constexpr std::array<std::size_t, depth + 1> state_count_prefix(
+      std::index_sequence<I...>) {
+    return prefix({layer<I>::state_count...});
+  }
+  template <std::size_t... I>
+  static constexpr std::array<std::size_t, depth + 1> saved_per_sample_prefix(
+      std::index_sequence<I...>) {
+    return prefix({layer<I>::saved_per_sample...});
+  }
   template <std::size_t... I>
   static constexpr int widest(std::index_sequence<I...>) {
     return std::max({layer<I>::out_features...});
@@ -96,20 +113,11 @@ struct Sequential {
   static constexpr int in_features = First::in_features;
   static constexpr int out_features = layer<depth - 1>::out_features;
   /// Offset of each layer's parameters in the arena; the last entry is the total.
-  static constexpr std::array<std::size_t, depth + 1> param_offset =
-      []<std::size_t... I>(std::index_sequence<I...>) {
-        return prefix({layer<I>::param_count...});
-      }(all{});
+  static constexpr std::array<std::size_t, depth + 1> param_offset = param_count_prefix(all{});
   /// Offset of each layer's state in the state arena.
-  static constexpr std::array<std::size_t, depth + 1> state_offset =
-      []<std::size_t... I>(std::index_sequence<I...>) {
-        return prefix({layer<I>::state_count...});
-      }(all{});
+  static constexpr std::array<std::size_t, depth + 1> state_offset = state_count_prefix(all{});
   /// Offset of each layer's saved values within one sample's saved row.
-  static constexpr std::array<std::size_t, depth + 1> saved_offset =
-      []<std::size_t... I>(std::index_sequence<I...>) {
-        return prefix({layer<I>::saved_per_sample...});
-      }(all{});
+  static constexpr std::array<std::size_t, depth + 1> saved_offset = saved_per_sample_prefix(all{});
   static constexpr std::size_t param_count = param_offset[depth];
   static constexpr std::size_t state_count = state_offset[depth];
   static constexpr std::size_t saved_per_sample = saved_offset[depth];
