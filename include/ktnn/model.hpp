@@ -312,7 +312,7 @@ class Model {
     for (auto const& o : outputs_)
       aliases = aliases || (std::less_equal<T const*>{}(o.data(), m.data) &&
                             std::less<T const*>{}(m.data, o.data() + o.span()));
-    if ((m.col_stride == 1 || m.rows <= 1) && !aliases) return input_type(x);
+    if (m.col_stride == 1 && !aliases) return input_type(x);
     auto copy = Kokkos::subview(input_copy_, std::make_pair(0, batch_), Kokkos::ALL);
     detail::copy_rows(exec_, "ktnn::Model::forward::copy_input", Matrix<T const>(m),
                       as_matrix(copy));
