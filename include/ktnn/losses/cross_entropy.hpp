@@ -17,9 +17,10 @@ struct CrossEntropy {
   static constexpr int target_width = 1;
   static constexpr char const* name = "CrossEntropy";
 
-  /// Adds this batch's sums to `result` (overwrites it) and, unless `grad` is
-  /// empty, writes d(mean loss)/d(logits) into it. Labels must lie in
-  /// [0, classes); datasets check that when they are made.
+  /// Writes this batch's sums to `result` and, unless `grad` is empty,
+  /// d(mean loss)/d(logits) into `grad`. A label outside [0, classes) is
+  /// never used as an index: the sample is counted in
+  /// LossSums::invalid_labels and gets zero loss and gradient.
   template <class ExecSpace, class T, class Labels>
   void operator()(ExecSpace const& exec, Matrix<T const> logits, Labels const& labels,
                   Matrix<T> grad,
@@ -36,7 +37,16 @@ struct CrossEntropy {
         KOKKOS_LAMBDA(int i, LossSums& sums) {
           using Kokkos::exp;
           using Kokkos::log;
-          int const label = labels(i);
+          auto const label = labels(i);
+          sums.count += 1.0;
+          if (!(label >= 0 && label < classes)) {
+            // Never index with it: count it, train nothing on this sample.
+            sums.invalid_labels += 1.0;
+            sums.bad_label = double(label);
+            if (want_grad)
+              for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
+            return;
+          }
           T top = logits(i, 0);
           int arg = 0;
           for (int j = 1; j < classes; ++j)
@@ -47,9 +57,8 @@ struct CrossEntropy {
           T sum = 0;
           for (int j = 0; j < classes; ++j) sum += exp(logits(i, j) - top);
           T const log_sum = log(sum);
-          sums.loss += double(log_sum + top - logits(i, label));
+          sums.loss += double(log_sum + top - logits(i, int(label)));
           sums.correct += arg == label ? 1.0 : 0.0;
-          sums.count += 1.0;
           if (want_grad) {
             T const inv = T(1) / sum;
             for (int j = 0; j < classes; ++j)

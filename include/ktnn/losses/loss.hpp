@@ -15,6 +15,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
+#include <string>
 #include <type_traits>
 
 namespace ktnn {
@@ -23,10 +24,24 @@ struct LossSums {
   double loss = 0;     ///< sum over samples of the per-sample loss
   double correct = 0;  ///< samples whose arg-max matched the label
   double count = 0;    ///< samples
+  /// Samples whose class label was outside [0, classes): the kernel neither
+  /// read with it nor trained on them (zero loss and gradient); fit and
+  /// evaluate turn this into a ktnn::Error.
+  double invalid_labels = 0;
+  /// One of those labels (of largest magnitude, so the same whatever the
+  /// order of the reduction).
+  double bad_label = 0;
   KOKKOS_INLINE_FUNCTION LossSums& operator+=(LossSums const& other) {
     loss += other.loss;
     correct += other.correct;
     count += other.count;
+    if (other.invalid_labels > 0) {
+      double const a = bad_label < 0 ? -bad_label : bad_label;
+      double const b = other.bad_label < 0 ? -other.bad_label : other.bad_label;
+      if (invalid_labels == 0 || b > a || (b == a && other.bad_label > bad_label))
+        bad_label = other.bad_label;
+      invalid_labels += other.invalid_labels;
+    }
     return *this;
   }
   double mean_loss() const { return count > 0 ? loss / count : 0.0; }
@@ -100,5 +115,17 @@ LossSums loss_sums(ExecSpace const& exec, Loss const& loss, Prediction const& pr
   exec.fence("ktnn::loss_sums");
   return host;
 }
+
+namespace detail {
+/// Throws when a loss kernel met labels outside [0, classes).
+/// \param where e.g. "epoch 2, batch 17"
+inline void check_labels_seen(char const* operation, LossSums const& sums, std::string const& where,
+                              int classes) {
+  if (sums.invalid_labels > 0)
+    fail(operation, where, ": ", sums.invalid_labels, " class label(s) outside [0, ", classes,
+         "), e.g. ", static_cast<long long>(sums.bad_label),
+         " (those samples were not trained on)");
+}
+}  // namespace detail
 
 }  // namespace ktnn

@@ -5,6 +5,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/ops/elementwise.hpp>
+#include <ktnn/optim/checks.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -20,24 +21,31 @@ struct AdamCoefficients {
 };
 
 /// The update of elements [begin, end). Restrict-qualified parameters (which
-/// compilers honour, unlike restrict locals) let the loop vectorize.
+/// compilers honour, unlike restrict locals) let the loop vectorize. An element
+/// whose gradient is not finite is left as it was (parameter and moments), so
+/// no NaN or Inf enters the model; the return value says whether there was one.
 template <class T>
-KOKKOS_INLINE_FUNCTION void adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
+KOKKOS_INLINE_FUNCTION bool adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
                                         T* KOKKOS_RESTRICT m, T* KOKKOS_RESTRICT v,
                                         std::size_t begin, std::size_t end,
                                         AdamCoefficients<T> const c) {
   using Kokkos::sqrt;
+  bool bad = false;
   for (std::size_t i = begin; i < end; ++i) {
+    bool const ok = Kokkos::isfinite(g[i]);
+    bad |= !ok;
     T const pi = p[i] * c.shrink;
-    T const gi = g[i] + c.l2 * pi;
+    T const gi = (ok ? g[i] : T(0)) + c.l2 * pi;
     T const mi = c.beta1 * m[i] + (T(1) - c.beta1) * gi;
     T const vi = c.beta2 * v[i] + (T(1) - c.beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
     // vi >= 0 already; the fabs tells the compiler so, which lets it use the
     // vector square root without the errno path (8x faster on AVX-512).
-    p[i] = pi - c.step_size * mi / (sqrt(Kokkos::fabs(vi)) * c.inv_sqrt_c2 + c.eps);
+    T const pn = pi - c.step_size * mi / (sqrt(Kokkos::fabs(vi)) * c.inv_sqrt_c2 + c.eps);
+    m[i] = ok ? mi : m[i];
+    v[i] = ok ? vi : v[i];
+    p[i] = ok ? pn : p[i];
   }
+  return bad;
 }
 }  // namespace detail
 
@@ -68,15 +76,28 @@ class Adam {
       : exec_(exec),
         options_(options),
         m_(Kokkos::view_alloc(exec, "ktnn::Adam::first_moment"), param_count),
-        v_(Kokkos::view_alloc(exec, "ktnn::Adam::second_moment"), param_count) {
-    if (!(options.beta1 >= T(0) && options.beta1 < T(1) && options.beta2 >= T(0) &&
-          options.beta2 < T(1)))
-      detail::fail("ktnn::Adam", "betas must lie in [0, 1), got (", options.beta1, ", ",
-                   options.beta2, ")");
+        v_(Kokkos::view_alloc(exec, "ktnn::Adam::second_moment"), param_count),
+        non_finite_(exec, "ktnn::Adam") {
+    validate(options, "ktnn::Adam");
   }
 
+  /// The options; changes are checked at the next step().
   Options& options() { return options_; }
   std::int64_t steps() const { return steps_; }
+  /// The first step (1-based) whose gradients held a NaN or Inf (those
+  /// elements were not updated), or -1. Waits for the device.
+  std::int64_t non_finite_step() const { return non_finite_.first(); }
+  void clear_non_finite() { non_finite_.clear(); }
+
+  /// Throws ktnn::Error naming the option, its value and the allowed range.
+  static void validate(Options const& o, char const* operation) {
+    detail::check_option(operation, "lr", o.lr, o.lr >= T(0), "a finite value >= 0");
+    detail::check_option(operation, "beta1", o.beta1, o.beta1 >= T(0) && o.beta1 < T(1), "[0, 1)");
+    detail::check_option(operation, "beta2", o.beta2, o.beta2 >= T(0) && o.beta2 < T(1), "[0, 1)");
+    detail::check_option(operation, "eps", o.eps, o.eps > T(0), "a finite value > 0");
+    detail::check_option(operation, "weight_decay", o.weight_decay, o.weight_decay >= T(0),
+                         "a finite value >= 0");
+  }
   Kokkos::View<T*, memory_space> const& first_moment() const { return m_; }
   Kokkos::View<T*, memory_space> const& second_moment() const { return v_; }
 
@@ -85,6 +106,7 @@ class Adam {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != m_.extent(0))
       detail::fail("ktnn::Adam::step", params.extent(0), " parameters, ", grads.extent(0),
                    " gradients, state for ", m_.extent(0));
+    validate(options_, "ktnn::Adam::step");
     ++steps_;
     // Bias corrections on the host in double, once per step.
     double const c1 = 1.0 - std::pow(double(options_.beta1), double(steps_));
@@ -99,10 +121,12 @@ class Adam {
     T const* const g = grads.data();
     T* const m = m_.data();
     T* const v = v_.data();
+    auto const flag = non_finite_.flag;
+    std::int64_t const step = steps_;
     ops::for_each_range(
         exec_, "ktnn::Adam::step", params.extent(0),
         KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          detail::adam_update(p, g, m, v, begin, end, c);
+          if (detail::adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
         });
   }
 
@@ -111,6 +135,7 @@ class Adam {
   Options options_;
   Kokkos::View<T*, memory_space> m_;
   Kokkos::View<T*, memory_space> v_;
+  detail::NonFiniteFlag<ExecutionSpace> non_finite_;
   std::int64_t steps_ = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/ops/elementwise.hpp>
+#include <ktnn/optim/checks.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -13,21 +14,27 @@ namespace ktnn {
 
 namespace detail {
 /// The update of elements [begin, end), restrict-qualified so it vectorizes.
+/// An element whose gradient is not finite is left as it was; the return
+/// value says whether there was one.
 template <class T>
-KOKKOS_INLINE_FUNCTION void sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
+KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
                                        T* KOKKOS_RESTRICT velocity, std::size_t begin,
                                        std::size_t end, T const lr, T const momentum,
                                        T const weight_decay, bool const nesterov,
                                        bool const first) {
+  bool bad = false;
   for (std::size_t i = begin; i < end; ++i) {
-    T d = g[i] + weight_decay * p[i];
+    bool const ok = Kokkos::isfinite(g[i]);
+    bad |= !ok;
+    T d = (ok ? g[i] : T(0)) + weight_decay * p[i];
     if (momentum != T(0)) {
       T const vi = first ? d : momentum * velocity[i] + d;
-      velocity[i] = vi;
+      velocity[i] = ok ? vi : velocity[i];
       d = nesterov ? d + momentum * vi : vi;
     }
-    p[i] -= lr * d;
+    p[i] = ok ? p[i] - lr * d : p[i];
   }
+  return bad;
 }
 }  // namespace detail
 
@@ -54,17 +61,32 @@ class SGD {
       : SGD(model.parameters().extent(0), options, model.execution()) {}
 
   SGD(std::size_t param_count, Options options, ExecutionSpace const& exec = {})
-      : exec_(exec), options_(options) {
-    if (options.nesterov && options.momentum <= T(0))
-      detail::fail("ktnn::SGD", "Nesterov momentum needs momentum > 0 (got ", options.momentum,
-                   ")");
+      : exec_(exec), options_(options), non_finite_(exec, "ktnn::SGD") {
+    validate(options, "ktnn::SGD");
     if (options.momentum != T(0))
       velocity_ = Kokkos::View<T*, memory_space>(Kokkos::view_alloc(exec, "ktnn::SGD::velocity"),
                                                  param_count);
   }
 
+  /// The options; changes are checked at the next step() (momentum can only
+  /// be switched on at construction: it needs the velocity buffer).
   Options& options() { return options_; }
   std::int64_t steps() const { return steps_; }
+  /// The first step (1-based) whose gradients held a NaN or Inf (those
+  /// elements were not updated), or -1. Waits for the device.
+  std::int64_t non_finite_step() const { return non_finite_.first(); }
+  void clear_non_finite() { non_finite_.clear(); }
+
+  /// Throws ktnn::Error naming the option, its value and the allowed range.
+  static void validate(Options const& o, char const* operation) {
+    detail::check_option(operation, "lr", o.lr, o.lr >= T(0), "a finite value >= 0");
+    detail::check_option(operation, "momentum", o.momentum, o.momentum >= T(0),
+                         "a finite value >= 0");
+    detail::check_option(operation, "weight_decay", o.weight_decay, o.weight_decay >= T(0),
+                         "a finite value >= 0");
+    if (o.nesterov && o.momentum <= T(0))
+      detail::fail(operation, "Nesterov momentum needs momentum > 0 (got ", o.momentum, ")");
+  }
 
   /// p -= lr * update(g): one fused kernel over the whole arena.
   void step(Kokkos::View<T*, memory_space> const& params,
@@ -73,15 +95,22 @@ class SGD {
         (velocity_.data() && velocity_.extent(0) != params.extent(0)))
       detail::fail("ktnn::SGD::step", params.extent(0), " parameters, ", grads.extent(0),
                    " gradients, state for ", velocity_.extent(0));
+    validate(options_, "ktnn::SGD::step");
+    if (options_.momentum != T(0) && !velocity_.data())
+      detail::fail("ktnn::SGD::step", "option momentum is ", options_.momentum,
+                   ", but the optimizer was made without momentum (no velocity buffer)");
     T const lr = options_.lr, mu = options_.momentum, wd = options_.weight_decay;
     bool const nesterov = options_.nesterov, first = steps_ == 0;
     T* const p = params.data();
     T const* const g = grads.data();
     T* const v = velocity_.data();
+    auto const flag = non_finite_.flag;
+    std::int64_t const step = steps_ + 1;
     ops::for_each_range(
         exec_, "ktnn::SGD::step", params.extent(0),
         KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          detail::sgd_update(p, g, v, begin, end, lr, mu, wd, nesterov, first);
+          if (detail::sgd_update(p, g, v, begin, end, lr, mu, wd, nesterov, first))
+            Kokkos::atomic_min(&flag(), step);
         });
     ++steps_;
   }
@@ -90,6 +119,7 @@ class SGD {
   ExecutionSpace exec_;
   Options options_;
   Kokkos::View<T*, memory_space> velocity_;
+  detail::NonFiniteFlag<ExecutionSpace> non_finite_;
   std::int64_t steps_ = 0;
 };
 

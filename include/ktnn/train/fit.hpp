@@ -17,12 +17,15 @@
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iomanip>
+#include <iostream>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -51,6 +54,15 @@ struct FitOptions {
   std::string csv_path;
   /// Called after every epoch, in order.
   std::vector<std::function<void(EpochMetrics const&)>> on_epoch_end;
+  /// Before training, scan a dataset of Views for inputs that are not finite
+  /// (one pass over the data); one NaN would otherwise spread into the
+  /// weights. Class labels are always checked.
+  bool check_inputs = true;
+  /// What a gradient that is not finite does at the end of its epoch: stop
+  /// with a ktnn::Error naming the epoch and the step (the default), or print
+  /// a warning to `out` (std::cerr without one) and go on. Either way the
+  /// optimizer left those elements unchanged, so the parameters stay finite.
+  enum class NonFinite { error, warn } on_non_finite = NonFinite::error;
 };
 
 namespace detail {
@@ -60,14 +72,77 @@ inline LossSums sum_slots(Kokkos::View<LossSums*, Kokkos::HostSpace> const& host
   return total;
 }
 
+/// Throws unless `path` can be opened for appending (before training, not
+/// after the first epoch).
+inline void check_writable(std::string const& path) {
+  errno = 0;
+  std::ofstream csv(path, std::ios::app);
+  if (!csv)
+    fail("ktnn::fit", "cannot open metrics file '", path,
+         "': ", errno != 0 ? std::strerror(errno) : "unknown error");
+}
+
 inline void append_csv(std::string const& path, EpochMetrics const& m) {
-  bool const fresh = !std::filesystem::exists(path);
+  bool const fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
   std::ofstream csv(path, std::ios::app);
   if (!csv) fail("ktnn::fit", "cannot open metrics file '", path, "'");
   if (fresh) csv << "epoch,loss,accuracy,seconds,samples_per_second,samples\n";
   csv << m.epoch << ',' << std::setprecision(9) << m.loss << ',' << m.accuracy << ',' << m.seconds
       << ',' << m.samples_per_second << ',' << m.samples << '\n';
   if (!csv) fail("ktnn::fit", "cannot write metrics file '", path, "'");
+}
+/// One device pass over a dataset of Views: the first sample whose inputs are
+/// not all finite (when `inputs`) and the first class label outside
+/// [0, classes) each become a ktnn::Error naming the sample, the feature or
+/// label and the value. Function datasets are checked as they are gathered
+/// (labels by the loss kernel).
+template <class ExecSpace, class Dataset>
+void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& data, int classes,
+                   bool inputs) {
+  if constexpr (requires { data.inputs.view(); }) {
+    auto const x = data.inputs.view();
+    std::int64_t const n = std::int64_t(data.size());
+    constexpr int features = Dataset::features;
+    using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
+    if (inputs) {
+      std::int64_t first = n;
+      Kokkos::parallel_reduce(
+          "ktnn::fit::check_inputs", Policy(exec, 0, n),
+          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
+            for (int j = 0; j < features; ++j)
+              if (!Kokkos::isfinite(double(x(i, j)))) {
+                m = i < m ? i : m;
+                break;
+              }
+          },
+          Kokkos::Min<std::int64_t>(first));
+      if (first < n) {
+        auto const row = Kokkos::create_mirror_view_and_copy(
+            Kokkos::HostSpace{}, Kokkos::subview(x, first, Kokkos::ALL));
+        int j = 0;
+        while (j + 1 < features && std::isfinite(double(row(j)))) ++j;
+        fail(operation, "input sample ", first, " has ", double(row(j)), " at feature ", j,
+             " (not finite); clean the data, or set FitOptions::check_inputs = false");
+      }
+    }
+    if constexpr (Dataset::has_class_labels) {
+      auto const y = data.targets;
+      std::int64_t first = n;
+      Kokkos::parallel_reduce(
+          "ktnn::fit::check_labels", Policy(exec, 0, n),
+          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
+            if (!(y(i) >= 0 && y(i) < classes)) m = i < m ? i : m;
+          },
+          Kokkos::Min<std::int64_t>(first));
+      if (first < n) {
+        typename Dataset::target_view::non_const_value_type label{};
+        Kokkos::deep_copy(exec, label, Kokkos::subview(y, first));
+        exec.fence("ktnn::fit::check_labels");
+        fail(operation, "class label ", static_cast<long long>(label), " of sample ", first,
+             " is outside [0, ", classes, ") for a model with ", classes, " outputs");
+      }
+    }
+  }
 }
 }  // namespace detail
 
@@ -80,7 +155,19 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
   using clock = std::chrono::steady_clock;
   Kokkos::Profiling::ScopedRegion region("ktnn::fit");
   auto const& exec = model.execution();
+  if (options.epochs < 0)
+    detail::fail("ktnn::fit", "option epochs is ", options.epochs, ", must be >= 0");
+  if (!(options.report_interval >= 0) || !std::isfinite(options.report_interval))
+    detail::fail("ktnn::fit", "option report_interval is ", options.report_interval,
+                 ", must be a finite number of seconds >= 0");
   int const batches = loader.batches();
+  if (loader.dataset().size() == 0) detail::fail("ktnn::fit", "the dataset has no samples");
+  if (batches == 0)
+    detail::fail("ktnn::fit", "an epoch would have no step: batch size ", loader.batch_size(),
+                 " with drop_last and ", loader.dataset().size(), " samples");
+  if (!options.csv_path.empty()) detail::check_writable(options.csv_path);
+  detail::check_dataset("ktnn::fit", exec, loader.dataset(), Model::out_features,
+                        options.check_inputs);
   model.reserve(loader.batch_size());
   Kokkos::View<LossSums*, memory_space> slots("ktnn::fit::loss_sums", batches);
   auto slots_host = Kokkos::create_mirror_view(Kokkos::HostSpace{}, slots);
@@ -112,6 +199,28 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
     Kokkos::deep_copy(exec, slots_host, slots);
     exec.fence();
     auto const seconds = std::chrono::duration<double>(clock::now() - start).count();
+    for (int b = 0; b < batches; ++b)
+      detail::check_labels_seen(
+          "ktnn::fit", slots_host(b),
+          "epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b),
+          Model::out_features);
+    if constexpr (requires { optimizer.non_finite_step(); }) {
+      if (auto const step = optimizer.non_finite_step(); step >= 0) {
+        if (options.on_non_finite == FitOptions::NonFinite::error)
+          detail::fail("ktnn::fit", "epoch ", epoch + 1,
+                       ": gradients that are not finite at "
+                       "optimizer step ",
+                       step,
+                       " (those elements were not updated; the "
+                       "parameters are finite)");
+        std::ostringstream warning;
+        warning << "ktnn::fit: warning: epoch " << epoch + 1
+                << ": gradients that are not finite at optimizer step " << step
+                << " (those elements were not updated)\n";
+        (out ? *out : std::cerr) << warning.str() << std::flush;
+        optimizer.clear_non_finite();
+      }
+    }
     auto const sums = detail::sum_slots(slots_host, batches);
     EpochMetrics m;
     m.epoch = epoch + 1;
@@ -180,6 +289,9 @@ LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch
     }
   }
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, slots);
+  for (int b = 0; b < batches; ++b)
+    detail::check_labels_seen("ktnn::evaluate", host(b), "batch " + std::to_string(b),
+                              Model::out_features);
   return detail::sum_slots(host, batches);
 }
 

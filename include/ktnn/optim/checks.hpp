@@ -1,0 +1,53 @@
+#pragma once
+/// \file What every optimizer checks: its options (finite, in range; at
+/// construction and at each step, so a change made through options() is
+/// checked too) and its gradients (a device flag raised inside the update
+/// kernel itself, which already reads every gradient: no extra pass).
+
+#include <ktnn/core/error.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace ktnn::detail {
+
+/// Throws "<operation>: option <name> is <value>, must be <range>" unless
+/// `in_range` holds and the value is finite.
+template <class T>
+void check_option(char const* operation, char const* name, T value, bool in_range,
+                  char const* range) {
+  if (!in_range || !std::isfinite(double(value)))
+    fail(operation, "option ", name, " is ", value, ", must be ", range);
+}
+
+/// The first optimizer step whose gradients were not all finite, kept on the
+/// device (atomic_min of the step number, so the same whatever the order).
+template <class ExecSpace>
+struct NonFiniteFlag {
+  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
+  Kokkos::View<std::int64_t, typename ExecSpace::memory_space> flag;
+
+  NonFiniteFlag() = default;
+  NonFiniteFlag(ExecSpace const& exec, std::string const& owner)
+      : flag(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, owner + "::non_finite")),
+        exec_(exec) {
+    clear();
+  }
+  void clear() { Kokkos::deep_copy(exec_, flag, none); }
+  /// -1 when every gradient so far was finite. Waits for the device.
+  std::int64_t first() const {
+    std::int64_t value = none;
+    Kokkos::deep_copy(exec_, value, flag);
+    exec_.fence("ktnn::optimizer::non_finite_step");
+    return value == none ? -1 : value;
+  }
+
+ private:
+  ExecSpace exec_;
+};
+
+}  // namespace ktnn::detail
