@@ -24,6 +24,16 @@ void check_option(char const* operation, char const* name, T value, bool in_rang
     fail(operation, "option ", name, " is ", value, ", must be ", range);
 }
 
+/// Whether g[begin, end) holds only finite values (x - x is 0 exactly for
+/// those, NaN otherwise), as an integer OR so it vectorizes.
+template <class T>
+KOKKOS_INLINE_FUNCTION bool all_finite(T const* KOKKOS_RESTRICT g, std::size_t begin,
+                                       std::size_t end) {
+  int bad = 0;
+  for (std::size_t i = begin; i < end; ++i) bad |= int(!(g[i] - g[i] == T(0)));
+  return bad == 0;
+}
+
 /// The first optimizer step whose gradients were not all finite, kept on the
 /// device (atomic_min of the step number, so the same whatever the order).
 template <class ExecSpace>

@@ -13,28 +13,41 @@
 namespace ktnn {
 
 namespace detail {
-/// The update of elements [begin, end), restrict-qualified so it vectorizes.
-/// An element whose gradient is not finite is left as it was; the return
-/// value says whether there was one.
+/// The update of elements [begin, end) whose gradients are all finite,
+/// restrict-qualified so it vectorizes.
+template <class T>
+KOKKOS_INLINE_FUNCTION void sgd_update_finite(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
+                                              T* KOKKOS_RESTRICT velocity, std::size_t begin,
+                                              std::size_t end, T const lr, T const momentum,
+                                              T const weight_decay, bool const nesterov,
+                                              bool const first) {
+  for (std::size_t i = begin; i < end; ++i) {
+    T d = g[i] + weight_decay * p[i];
+    if (momentum != T(0)) {
+      T const vi = first ? d : momentum * velocity[i] + d;
+      velocity[i] = vi;
+      d = nesterov ? d + momentum * vi : vi;
+    }
+    p[i] -= lr * d;
+  }
+}
+
+/// The update of elements [begin, end); an element whose gradient is not
+/// finite is left as it was, and the return value says whether there was one.
 template <class T>
 KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
                                        T* KOKKOS_RESTRICT velocity, std::size_t begin,
                                        std::size_t end, T const lr, T const momentum,
                                        T const weight_decay, bool const nesterov,
                                        bool const first) {
-  bool bad = false;
-  for (std::size_t i = begin; i < end; ++i) {
-    bool const ok = Kokkos::isfinite(g[i]);
-    bad |= !ok;
-    T d = (ok ? g[i] : T(0)) + weight_decay * p[i];
-    if (momentum != T(0)) {
-      T const vi = first ? d : momentum * velocity[i] + d;
-      velocity[i] = ok ? vi : velocity[i];
-      d = nesterov ? d + momentum * vi : vi;
-    }
-    p[i] = ok ? p[i] - lr * d : p[i];
+  if (all_finite(g, begin, end)) {
+    sgd_update_finite(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first);
+    return false;
   }
-  return bad;
+  for (std::size_t i = begin; i < end; ++i)
+    if (g[i] - g[i] == T(0))
+      sgd_update_finite(p, g, velocity, i, i + 1, lr, momentum, weight_decay, nesterov, first);
+  return true;
 }
 }  // namespace detail
 
