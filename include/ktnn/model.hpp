@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -304,14 +305,20 @@ class Model {
   /// The input as backward will read it: the caller's View itself, kept by
   /// reference count; a copy where its rows are not contiguous (the weight
   /// gradient reads them as a GEMM operand) or where it lies in the model's
-  /// own outputs (a rollout), which forward overwrites.
+  /// own buffers (a rollout y = f(y), or a gradient fed back), which forward
+  /// and backward overwrite.
   template <class View>
   input_type input_view(View const& x) {
     auto const m = as_matrix(x);
     bool aliases = false;
-    for (auto const& o : outputs_)
-      aliases = aliases || (std::less_equal<T const*>{}(o.data(), m.data) &&
-                            std::less<T const*>{}(m.data, o.data() + o.span()));
+    auto inside = [&](T const* begin, std::size_t size) {
+      aliases = aliases || (std::less_equal<T const*>{}(begin, m.data) &&
+                            std::less<T const*>{}(m.data, begin + size));
+    };
+    for (auto const& o : outputs_) inside(o.data(), o.span());
+    for (auto const& g : grad_) inside(g.data(), g.span());  // output_gradient()
+    inside(input_grad_.data(), input_grad_.span());          // input_gradient()
+    inside(work_.data(), work_.span());
     if (m.col_stride == 1 && !aliases) return input_type(x);
     auto copy = Kokkos::subview(input_copy_, std::make_pair(0, batch_), Kokkos::ALL);
     detail::copy_rows(exec_, "ktnn::Model::forward::copy_input", Matrix<T const>(m),
@@ -417,16 +424,31 @@ void standardize(Model& model, X const& x, Y const& y) {
   static_assert(inputs || targets,
                 "ktnn::standardize: the model has neither a Standardize first layer nor an "
                 "Unstandardize last layer");
-  if constexpr (inputs) {
-    auto const v = detail::checked_rows<T, Arch::in_features, Exec>("ktnn::standardize", x);
-    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Arch::in_features,
-                              model.template layer_state<0>().data());
-  }
-  if constexpr (targets) {
-    auto const v = detail::checked_rows<T, Arch::out_features, Exec>("ktnn::standardize", y);
-    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Arch::out_features,
-                              model.template layer_state<Arch::depth - 1>().data());
-  }
+  // Computed into a scratch copy of the state, checked, then committed: a
+  // failure leaves the model as it was.
+  auto state = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.state());
+  auto set = [&]<int Features>(auto const& v, std::size_t layer, char const* what) {
+    if (v.extent(0) == 0) detail::fail("ktnn::standardize", "the ", what, " have no samples");
+    using Mem = typename Exec::memory_space;
+    Kokkos::View<T*, Mem> stats(Kokkos::view_alloc(model.execution(), "ktnn::standardize::stats"),
+                                2 * Features);
+    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Features, stats.data());
+    auto const host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, stats);
+    for (int j = 0; j < Features; ++j)
+      if (!std::isfinite(double(host(j))) || !std::isfinite(double(host(Features + j))))
+        detail::fail("ktnn::standardize", "column ", j, " of the ", what, " has mean ",
+                     double(host(j)), " and std ", double(host(Features + j)),
+                     ": it holds values that are not finite (or too large)");
+    for (int j = 0; j < 2 * Features; ++j) state(Arch::state_offset[layer] + j) = host(j);
+  };
+  if constexpr (inputs)
+    set.template operator()<Arch::in_features>(
+        detail::checked_rows<T, Arch::in_features, Exec>("ktnn::standardize", x), 0, "inputs");
+  if constexpr (targets)
+    set.template operator()<Arch::out_features>(
+        detail::checked_rows<T, Arch::out_features, Exec>("ktnn::standardize", y), Arch::depth - 1,
+        "targets");
+  Kokkos::deep_copy(model.execution(), model.state(), state);
   model.execution().fence("ktnn::standardize");
 }
 

@@ -18,6 +18,18 @@ using Net = ktnn::Sequential<ktnn::Dense<3, 8, ktnn::ReLU>, ktnn::Dense<8, 4>>;
 template <class Space>
 using Mem = typename Space::memory_space;
 
+/// Labels i % 4, with label `bad` at sample `at` and `poison` at input
+/// (at, 1). (A function of its own: nvcc takes no device lambda in a function
+/// with a deduced return type.)
+template <class Space, class X, class Y>
+void label_samples(X const& x, Y const& y, int at, int bad, double poison) {
+  Kokkos::parallel_for(
+      Kokkos::RangePolicy<Space>(0, 40), KOKKOS_LAMBDA(int i) {
+        y(i) = i == at ? bad : i % 4;
+        if (i == at && poison != 0.0) x(i, 1) = float(poison);
+      });
+}
+
 /// 40 samples of 3 features in [0, 1) and labels i % 4, with label `bad` at
 /// sample `at` (when at >= 0) and `poison` at input (at, 1) (when finite is
 /// false).
@@ -26,11 +38,7 @@ auto classification(int at = -1, int bad = 0, double poison = 0.0) {
   Kokkos::View<float**, Kokkos::LayoutRight, Mem<Space>> x("x", 40, 3);
   Kokkos::View<int*, Mem<Space>> y("y", 40);
   ktnn_test::fill_uniform(x, 5, 0.0, 1.0);
-  Kokkos::parallel_for(
-      Kokkos::RangePolicy<Space>(0, 40), KOKKOS_LAMBDA(int i) {
-        y(i) = i == at ? bad : i % 4;
-        if (i == at && poison != 0.0) x(i, 1) = float(poison);
-      });
+  label_samples<Space>(x, y, at, bad, poison);
   return ktnn::data::make_dataset<3>(x, y);
 }
 
@@ -205,6 +213,42 @@ TEST_CASE_TEMPLATE_DEFINE("datasets with nothing to train on", Space, empty) {
 }
 TEST_CASE_TEMPLATE_APPLY(empty, ktnn_test::spaces);
 
+TEST_CASE_TEMPLATE_DEFINE("standardisation, loaders and buffers given odd input", Space, odd) {
+  using Arch = ktnn::Sequential<ktnn::Standardize<3>, ktnn::Dense<3, 2>>;
+  ktnn::Model<Arch, double, Space> model(1);
+  Kokkos::View<double**, Kokkos::LayoutLeft, Mem<Space>> x("x", 30, 3), none("none", 0, 3);
+  ktnn_test::fill_uniform(x, 2);
+  ktnn_test::set_element(x, std::numeric_limits<double>::quiet_NaN(), 7, 2);
+  auto const before = ktnn_test::to_vector(model.state());
+  CHECK_THROWS_WITH_AS(ktnn::standardize(model, x, none),
+                       doctest::Contains("ktnn::standardize: column 2 of the inputs has mean nan"),
+                       ktnn::Error);
+  CHECK_THROWS_WITH_AS(ktnn::standardize(model, none, none),
+                       doctest::Contains("ktnn::standardize: the inputs have no samples"),
+                       ktnn::Error);
+  CHECK(ktnn_test::to_vector(model.state()) == before);  // nothing half-written
+
+  // A batch size far beyond the data: one partial batch, memory for the data.
+  auto data = classification<Space>();
+  ktnn::data::DataLoader<decltype(data), Space> huge(data, {.batch_size = 1 << 30});
+  CHECK(huge.batches() == 1);
+  CHECK(huge.batch(0).first.batch() == 40);
+
+  // Feeding the model one of its own gradient buffers back as input.
+  using Square = ktnn::Sequential<ktnn::Dense<3, 3, ktnn::Tanh>>;
+  ktnn::Model<Square, double, Space> square(3);
+  typename decltype(square)::batch_view in("in", 5, 3), copy("copy", 5, 3);
+  ktnn_test::fill_uniform(in, 4);
+  square.forward(in);
+  square.backward(in, true);
+  Kokkos::deep_copy(copy, square.input_gradient());
+  auto const expected = ktnn_test::to_vector(square.forward(copy));
+  square.forward(in);
+  square.backward(in, true);
+  CHECK(ktnn_test::to_vector(square.forward(square.input_gradient())) == expected);
+}
+TEST_CASE_TEMPLATE_APPLY(odd, ktnn_test::spaces);
+
 TEST_CASE("IDX files that lie about their size") {
   auto const path = scratch("lying.idx.gz");
   // Three extents of 2^32 - 1: their product wraps a 64-bit size_t.
@@ -228,7 +272,9 @@ TEST_CASE("IDX files that lie about their size") {
   CHECK(ktnn::data::read_idx(path.string(), 1).bytes.size() == 100);
   CHECK_THROWS_WITH_AS(ktnn::data::read_idx(path.string(), 1, 50),
                        doctest::Contains("more than the limit of 50"), ktnn::Error);
-  // A missing file says so (errno's text).
+  // A directory and a missing file say so (the latter with errno's text).
+  CHECK_THROWS_WITH_AS(ktnn::data::read_idx(std::filesystem::temp_directory_path().string(), 1),
+                       doctest::Contains("it is a directory"), ktnn::Error);
   CHECK_THROWS_WITH_AS(ktnn::data::read_idx("/nonexistent/file.idx", 1),
                        doctest::Contains("cannot open '/nonexistent/file.idx': No such file"),
                        ktnn::Error);

@@ -433,12 +433,7 @@ class DataLoader {
     if (options.batch_size <= 0)
       detail::fail("ktnn::data::DataLoader", "batch size must be positive, got ",
                    options.batch_size);
-    std::size_t const b = std::size_t(options.batch_size);
-    inputs_ = input_batch("ktnn::DataLoader::inputs", b);
-    if constexpr (DatasetType::has_class_labels)
-      targets_ = batch_target_view("ktnn::DataLoader::targets", b);
-    else
-      targets_ = batch_target_view("ktnn::DataLoader::targets", b, data.target_width());
+    reserve_batch(data);
     reserve_order(data.size());
     start_epoch(0);
   }
@@ -467,6 +462,7 @@ class DataLoader {
       if (data.target_width() != targets_.extent(1))
         detail::fail("ktnn::data::DataLoader::reset", "the dataset has ", data.target_width(),
                      " values per target, the loader's batches ", targets_.extent(1));
+    reserve_batch(data);
     reserve_order(data.size());
     data_.emplace(data);  // emplace, not assignment: lambdas cannot be assigned
     start_epoch(0);
@@ -507,6 +503,19 @@ class DataLoader {
   using order_host_view = decltype(Kokkos::create_mirror_view(
       Kokkos::view_alloc(Kokkos::WithoutInitializing), std::declval<order_view const&>()));
 
+  /// Batch buffers of min(batch size, dataset size) rows: a batch size far
+  /// beyond the data (one partial batch) costs no more memory than the data.
+  /// Grown, never shrunk, when reset() brings more samples.
+  void reserve_batch(DatasetType const& data) {
+    std::size_t const rows =
+        std::max<std::size_t>(1, std::min(std::size_t(options_.batch_size), data.size()));
+    if (inputs_.data() != nullptr && inputs_.batch() >= rows) return;
+    inputs_ = input_batch("ktnn::DataLoader::inputs", rows);
+    if constexpr (DatasetType::has_class_labels)
+      targets_ = batch_target_view("ktnn::DataLoader::targets", rows);
+    else
+      targets_ = batch_target_view("ktnn::DataLoader::targets", rows, data.target_width());
+  }
   void reserve_order(std::size_t n) {
     if (n <= order_.extent(0)) return;
     std::size_t const capacity = std::max(n, 2 * order_.extent(0));

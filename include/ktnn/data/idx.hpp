@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -24,6 +25,9 @@ namespace ktnn::detail {
 class GzipReader {
  public:
   explicit GzipReader(std::string const& path) : path_(path), file_(nullptr, gzclose) {
+    std::error_code ignored;
+    if (std::filesystem::is_directory(path, ignored))
+      fail("ktnn::data::read_idx", "cannot read '", path, "': it is a directory");
     errno = 0;
     file_.reset(gzopen(path.c_str(), "rb"));
     if (!file_) {
