@@ -133,6 +133,21 @@ TEST_CASE_TEMPLATE_DEFINE("inputs and gradients that are not finite", Space, non
 }
 TEST_CASE_TEMPLATE_APPLY(non_finite, ktnn_test::spaces);
 
+TEST_CASE_TEMPLATE_DEFINE("regression targets that are not finite", Space, bad_targets) {
+  Kokkos::View<double**, Kokkos::LayoutLeft, Mem<Space>> x("x", 20, 3), y("y", 20, 4);
+  ktnn_test::fill_uniform(x, 1);
+  ktnn_test::fill_uniform(y, 2);
+  ktnn_test::set_element(y, std::numeric_limits<double>::infinity(), 13, 3);
+  auto data = ktnn::data::make_dataset<3>(x, y);
+  ktnn::Model<Net, double, Space> model(1);
+  ktnn::SGD<double, Space> sgd(model, {.lr = 0.01});
+  ktnn::data::DataLoader<decltype(data), Space> loader(data, {.batch_size = 8});
+  CHECK_THROWS_WITH_AS(ktnn::fit(model, ktnn::MSE{}, sgd, loader),
+                       doctest::Contains("ktnn::fit: target of sample 13 is not finite"),
+                       ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(bad_targets, ktnn_test::spaces);
+
 TEST_CASE_TEMPLATE_DEFINE("optimizer and fit options out of range", Space, options) {
   ktnn::Model<Net, float, Space> model(1);
   float const nan = std::numeric_limits<float>::quiet_NaN();

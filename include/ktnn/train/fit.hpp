@@ -54,9 +54,9 @@ struct FitOptions {
   std::string csv_path;
   /// Called after every epoch, in order.
   std::vector<std::function<void(EpochMetrics const&)>> on_epoch_end;
-  /// Before training, scan a dataset of Views for inputs that are not finite
-  /// (one pass over the data); one NaN would otherwise spread into the
-  /// weights. Class labels are always checked.
+  /// Before training, scan a dataset of Views for inputs (and regression
+  /// targets) that are not finite (one pass over the data); one NaN would
+  /// otherwise spread into the weights. Class labels are always checked.
   bool check_inputs = true;
   /// What a gradient that is not finite does at the end of its epoch: stop
   /// with a ktnn::Error naming the epoch and the step (the default), or print
@@ -125,7 +125,26 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
              " (not finite); clean the data, or set FitOptions::check_inputs = false");
       }
     }
-    if constexpr (Dataset::has_class_labels) {
+    if constexpr (!Dataset::has_class_labels) {
+      if (inputs) {
+        auto const y = data.targets;
+        int const width = int(y.extent(1));
+        std::int64_t first = n;
+        Kokkos::parallel_reduce(
+            "ktnn::fit::check_targets", Policy(exec, 0, n),
+            KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
+              for (int j = 0; j < width; ++j)
+                if (!Kokkos::isfinite(double(y(i, j)))) {
+                  m = i < m ? i : m;
+                  break;
+                }
+            },
+            Kokkos::Min<std::int64_t>(first));
+        if (first < n)
+          fail(operation, "target of sample ", first,
+               " is not finite; clean the data, or set FitOptions::check_inputs = false");
+      }
+    } else {
       auto const y = data.targets;
       std::int64_t first = n;
       Kokkos::parallel_reduce(
