@@ -52,13 +52,19 @@ KOKKOS_INLINE_FUNCTION bool adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RE
                                         T* KOKKOS_RESTRICT m, T* KOKKOS_RESTRICT v,
                                         std::size_t begin, std::size_t end,
                                         AdamCoefficients<T> const c) {
-  if (all_finite(g, begin, end)) {
-    adam_update_finite(p, g, m, v, begin, end, c);
-    return false;
+  bool bad = false;
+  // Blocks of a few cache lines: checked, then updated while still in L1.
+  for (std::size_t b = begin; b < end; b += finite_block) {
+    std::size_t const e = b + finite_block < end ? b + finite_block : end;
+    if (all_finite(g, b, e)) {
+      adam_update_finite(p, g, m, v, b, e, c);
+      continue;
+    }
+    bad = true;
+    for (std::size_t i = b; i < e; ++i)
+      if (g[i] - g[i] == T(0)) adam_update_finite(p, g, m, v, i, i + 1, c);
   }
-  for (std::size_t i = begin; i < end; ++i)
-    if (g[i] - g[i] == T(0)) adam_update_finite(p, g, m, v, i, i + 1, c);
-  return true;
+  return bad;
 }
 }  // namespace detail
 

@@ -24,6 +24,9 @@ void check_option(char const* operation, char const* name, T value, bool in_rang
     fail(operation, "option ", name, " is ", value, ", must be ", range);
 }
 
+/// Elements the optimizers check and then update at a time (a few cache lines).
+inline constexpr std::size_t finite_block = 256;
+
 /// Whether g[begin, end) holds only finite values (x - x is 0 exactly for
 /// those, NaN otherwise), as an integer OR so it vectorizes.
 template <class T>

@@ -40,14 +40,20 @@ KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RES
                                        std::size_t end, T const lr, T const momentum,
                                        T const weight_decay, bool const nesterov,
                                        bool const first) {
-  if (all_finite(g, begin, end)) {
-    sgd_update_finite(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first);
-    return false;
+  bool bad = false;
+  // Blocks of a few cache lines: checked, then updated while still in L1.
+  for (std::size_t b = begin; b < end; b += finite_block) {
+    std::size_t const e = b + finite_block < end ? b + finite_block : end;
+    if (all_finite(g, b, e)) {
+      sgd_update_finite(p, g, velocity, b, e, lr, momentum, weight_decay, nesterov, first);
+      continue;
+    }
+    bad = true;
+    for (std::size_t i = b; i < e; ++i)
+      if (g[i] - g[i] == T(0))
+        sgd_update_finite(p, g, velocity, i, i + 1, lr, momentum, weight_decay, nesterov, first);
   }
-  for (std::size_t i = begin; i < end; ++i)
-    if (g[i] - g[i] == T(0))
-      sgd_update_finite(p, g, velocity, i, i + 1, lr, momentum, weight_decay, nesterov, first);
-  return true;
+  return bad;
 }
 }  // namespace detail
 
