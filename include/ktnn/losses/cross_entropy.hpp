@@ -16,6 +16,7 @@ struct CrossEntropy {
   using target_type = int;  ///< a class index per sample
   static constexpr int target_width = 1;
   static constexpr char const* name = "CrossEntropy";
+  static constexpr bool reports_accuracy = true;  ///< LossSums::correct means something
 
   /// Writes this batch's sums to `result` and, unless `grad` is empty,
   /// d(mean loss)/d(logits) into `grad`. A label outside [0, classes) is

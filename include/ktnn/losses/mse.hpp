@@ -15,6 +15,7 @@ namespace ktnn {
 
 struct MSE {
   static constexpr char const* name = "MSE";
+  static constexpr bool reports_accuracy = false;
 
   /// `targets` is a rank-2 View (batch x width) like the prediction. The loss
   /// sum reported per sample is that sample's sum of squares / width, so

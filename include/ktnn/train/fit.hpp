@@ -72,6 +72,15 @@ inline LossSums sum_slots(Kokkos::View<LossSums*, Kokkos::HostSpace> const& host
   return total;
 }
 
+/// Whether a loss's LossSums::correct means something (classification).
+template <class Loss>
+inline constexpr bool reports_accuracy = [] {
+  if constexpr (requires { Loss::reports_accuracy; })
+    return bool(Loss::reports_accuracy);
+  else
+    return false;
+}();
+
 /// Throws unless `path` can be opened for appending (before training, not
 /// after the first epoch).
 inline void check_writable(std::string const& path) {
@@ -212,7 +221,7 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
         double const elapsed = std::chrono::duration<double>(clock::now() - start).count();
         progress.report("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
                         sums.count, double(loader.samples()), elapsed, sums.mean_loss(),
-                        sums.accuracy());
+                        detail::reports_accuracy<Loss> ? sums.accuracy() : -1.0);
       }
     }
     Kokkos::deep_copy(exec, slots_host, slots);
@@ -255,8 +264,10 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
       if (!std::isfinite(m.loss))
         line << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
       line << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
-           << std::setprecision(4) << m.loss << "  train acc " << std::setprecision(4) << m.accuracy
-           << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
+           << std::setprecision(4) << m.loss;
+      if (detail::reports_accuracy<Loss>)
+        line << "  train acc " << std::setprecision(4) << m.accuracy;
+      line << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
            << m.samples_per_second << " samples/s\n";
       *out << line.str() << std::flush;
     }

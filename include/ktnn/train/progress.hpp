@@ -31,7 +31,8 @@ class Progress {
     return std::chrono::duration<double>(clock::now() - last_).count() >= interval_;
   }
 
-  /// Reports `done` of `total` items of the task called `what`.
+  /// Reports `done` of `total` items of the task called `what` (accuracy < 0:
+  /// none to report).
   void report(std::string const& what, double done, double total, double elapsed, double loss,
               double accuracy) {
     last_ = clock::now();
@@ -39,8 +40,9 @@ class Progress {
     double const eta = rate > 0 ? (total - done) / rate : 0.0;
     std::ostringstream line;
     line << what << " " << std::setw(3) << int(100.0 * done / total) << "% loss " << std::fixed
-         << std::setprecision(4) << loss << " acc " << std::setprecision(3) << accuracy << " "
-         << std::setprecision(0) << rate << " samples/s ETA " << std::setprecision(1) << eta
+         << std::setprecision(4) << loss;
+    if (accuracy >= 0) line << " acc " << std::setprecision(3) << accuracy;
+    line << " " << std::setprecision(0) << rate << " samples/s ETA " << std::setprecision(1) << eta
          << " s";
     if (interactive_)
       out_ << "\r\033[K" << line.str() << std::flush;
