@@ -243,6 +243,19 @@ TEST_CASE_TEMPLATE_DEFINE("standardisation, loaders and buffers given odd input"
                        ktnn::Error);
   CHECK(ktnn_test::to_vector(model.state()) == before);  // nothing half-written
 
+  // A prediction without columns (nothing to index).
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem<Space>> empty_logits("logits", 4, 0);
+  Kokkos::View<int*, Mem<Space>> labels("labels", 4);
+  Kokkos::View<ktnn::LossSums, Mem<Space>> sums("sums");
+  CHECK_THROWS_WITH_AS(
+      ktnn::compute_loss(Space{}, ktnn::CrossEntropy{}, empty_logits, labels, sums),
+      doctest::Contains("ktnn::compute_loss: CrossEntropy: the prediction has no columns"),
+      ktnn::Error);
+  CHECK_THROWS_WITH_AS(
+      ktnn::CrossEntropy{}(Space{}, ktnn::Matrix<double const>(ktnn::as_matrix(empty_logits)),
+                           labels, ktnn::Matrix<double>{}, sums),
+      doctest::Contains("ktnn::CrossEntropy: logits with no classes"), ktnn::Error);
+
   // A batch size far beyond the data: one partial batch, memory for the data.
   auto data = classification<Space>();
   ktnn::data::DataLoader<decltype(data), Space> huge(data, {.batch_size = 1 << 30});

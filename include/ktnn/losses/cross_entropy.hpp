@@ -29,6 +29,7 @@ struct CrossEntropy {
     int const batch = logits.rows, classes = logits.cols;
     static_assert(std::is_integral_v<typename Labels::value_type>,
                   "ktnn::CrossEntropy: targets are integer class labels");
+    if (classes <= 0) detail::fail("ktnn::CrossEntropy", "logits with no classes");
     if (labels.extent(0) != std::size_t(batch))
       detail::fail("ktnn::CrossEntropy", batch, " predictions but ", labels.extent(0), " labels");
     bool const want_grad = !grad.empty();

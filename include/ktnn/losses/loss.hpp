@@ -83,6 +83,8 @@ void compute_loss(ExecSpace const& exec, Loss const& loss, Prediction const& pre
         "ktnn::compute_loss: the prediction and the targets must be in memory the execution "
         "space can reach");
     using T = typename Prediction::non_const_value_type;
+    if (prediction.extent(1) == 0)
+      detail::fail("ktnn::compute_loss", Loss::name, ": the prediction has no columns");
     if (targets.extent(0) != prediction.extent(0))
       detail::fail("ktnn::compute_loss", Loss::name, ": ", prediction.extent(0),
                    " predictions but ", targets.extent(0), " targets");
