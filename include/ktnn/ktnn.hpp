@@ -4,11 +4,13 @@
 #include <ktnn/version.hpp>
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/jet.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/tensor.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/data/idx.hpp>
+#include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/dense.hpp>
@@ -24,5 +26,6 @@
 #include <ktnn/optim/adam.hpp>
 #include <ktnn/optim/sgd.hpp>
 #include <ktnn/train/fit.hpp>
+#include <ktnn/train/physics.hpp>
 #include <ktnn/train/progress.hpp>
 #include <ktnn/train/step.hpp>

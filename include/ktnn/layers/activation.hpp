@@ -7,6 +7,7 @@
 /// Math goes through unqualified calls after `using Kokkos::...`, so a scalar
 /// type with its own overloads found by ADL (a dual number) works too.
 
+#include <ktnn/core/jet.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -14,9 +15,90 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace ktnn {
+
+namespace detail {
+/// c[0] x^(n-1) + ... + c[n-1] by Horner's rule, unrolled at compile time
+/// (a loop here would keep the caller's loop from vectorizing).
+template <class T, class... C>
+KOKKOS_INLINE_FUNCTION T horner(T x, double first, C... rest) {
+  T p = T(first);
+  ((p = p * x + T(rest)), ...);
+  return p;
+}
+
+KOKKOS_INLINE_FUNCTION constexpr double inverse_factorial(int k) {
+  return k <= 1 ? 1.0 : inverse_factorial(k - 1) / k;
+}
+
+/// exp(r) for |r| <= ln2 / 2 by its Taylor polynomial of degree `sizeof...(K)`.
+template <class T, int... K>
+KOKKOS_INLINE_FUNCTION T exp_reduced(T r, std::integer_sequence<int, K...>) {
+  constexpr int degree = sizeof...(K);
+  return horner(r, inverse_factorial(degree - K)..., 1.0);
+}
+
+/// tanh for float and double on host cores, written as straight-line
+/// arithmetic so loops over it vectorize (a libm call per element does not,
+/// and dominates a Tanh network's forward pass). Within a few units in the
+/// last place of std::tanh (tests/test_derivatives.cpp checks it):
+///   |x| < 0.4   its odd Taylor series, to x^27 (double) or x^15 (float);
+///   otherwise   (1 - e) / (1 + e), e = exp(-2|x|), with exp by range
+///               reduction to [-ln2/2, ln2/2] and its Taylor polynomial,
+///               and 2^n set in the exponent bits.
+/// Both branches are computed and one is selected, without a jump.
+template <class T>
+KOKKOS_INLINE_FUNCTION T tanh_host(T x) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  constexpr bool is_double = std::is_same_v<T, double>;
+  T const a = x < T(0) ? -x : x;
+  // Series of tanh(a) / a in a^2 (coefficients from the Bernoulli numbers),
+  // at a clamped so that it stays finite where it is not used.
+  T const a_small = a < T(0.4) ? a : T(0.4);
+  T const a2 = a_small * a_small;
+  T series;
+  if constexpr (is_double)
+    series = horner(a2, -6.45168921565543065e-06, 1.59189050693289637e-05, -3.92783238833168327e-05,
+                    9.69153795692945095e-05, -2.39129114243552478e-04, 5.90027440945585947e-04,
+                    -1.45583438705131833e-03, 3.59212803657248114e-03, -8.86323552990219733e-03,
+                    2.18694885361552030e-02, -5.39682539682539708e-02, 1.33333333333333331e-01,
+                    -3.33333333333333315e-01, 1.0);
+  else
+    series = horner(a2, -1.45583438705131833e-03, 3.59212803657248114e-03, -8.86323552990219733e-03,
+                    2.18694885361552030e-02, -5.39682539682539708e-02, 1.33333333333333331e-01,
+                    -3.33333333333333315e-01, 1.0);
+  T const small = a_small * series;
+  // e = exp(-2 min(a, 20)): past 20 tanh rounds to 1 in double.
+  T const y = T(-2) * (a < T(20) ? a : T(20));
+  // n = y / ln2 rounded to nearest: y <= 0, so truncating y / ln2 - 1/2
+  // rounds (a conversion vectorizes; floor does not, here).
+  using Bits = std::conditional_t<is_double, std::int64_t, std::int32_t>;
+  Bits const n_bits = Bits(y * T(1.44269504088896340736) - T(0.5));
+  T const n = T(n_bits);
+  // r = y - n ln2 with ln2 split in two, so r keeps its low bits.
+  T const r = (y - n * T(0.693145751953125)) - n * T(1.42860682030941723212e-06);
+  T const p = exp_reduced(r, std::make_integer_sequence<int, is_double ? 13 : 7>{});
+  constexpr int mantissa = is_double ? 52 : 23;
+  constexpr Bits bias = is_double ? 1023 : 127;
+  T const scale = Kokkos::bit_cast<T>(Bits((n_bits + bias) << mantissa));
+  T const e = p * scale;
+  T const large = (T(1) - e) / (T(1) + e);
+  // A blend rather than a select: both values are finite, and GCC keeps a
+  // select of two computations as a branch (they might trap), which stops
+  // the loop around it from vectorizing.
+  T const use_small = T(a < T(0.4));
+  T const result = use_small * small + (T(1) - use_small) * large;
+  T const signed_result = x < T(0) ? -result : result;
+  return x == x ? signed_result : x;  // NaN stays NaN
+}
+}  // namespace detail
 
 /// Marks a type as an activation function.
 template <class F>
@@ -25,8 +107,24 @@ concept ActivationFunction = requires {
   { F::needs_input } -> std::convertible_to<bool>;
 } && F::is_activation;
 
+namespace detail {
+/// Second and third derivatives of a piecewise-linear activation: zero
+/// (away from its kinks, where they do not exist: a ReLU network's Laplacian
+/// is zero almost everywhere).
+struct PiecewiseLinear {
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S, S) {
+    return S(0);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S, S) {
+    return S(0);
+  }
+};
+}  // namespace detail
+
 /// The identity: a Dense layer with no activation.
-struct Identity {
+struct Identity : detail::PiecewiseLinear {
   static constexpr bool is_activation = true;
   static constexpr bool needs_input = false;  // derivative from the output alone
   static constexpr char const* name = "Identity";
@@ -40,7 +138,7 @@ struct Identity {
   }
 };
 
-struct ReLU {
+struct ReLU : detail::PiecewiseLinear {
   static constexpr bool is_activation = true;
   static constexpr bool needs_input = false;
   static constexpr char const* name = "ReLU";
@@ -61,12 +159,25 @@ struct Tanh {
   static constexpr char const* name = "Tanh";
   template <class S>
   KOKKOS_INLINE_FUNCTION static S value(S z) {
-    using Kokkos::tanh;
-    return tanh(z);
+    if constexpr (std::is_floating_point_v<S>) {
+      KOKKOS_IF_ON_HOST((return detail::tanh_host(z);))
+      KOKKOS_IF_ON_DEVICE((return Kokkos::tanh(z);))
+    } else {
+      using Kokkos::tanh;
+      return tanh(z);
+    }
   }
   template <class S>
   KOKKOS_INLINE_FUNCTION static S derivative(S, S y) {
     return S(1) - y * y;
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S, S y) {
+    return S(-2) * y * (S(1) - y * y);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S, S y) {
+    return S(-2) * (S(1) - y * y) * (S(1) - S(3) * y * y);
   }
 };
 
@@ -82,6 +193,15 @@ struct Sigmoid {
   template <class S>
   KOKKOS_INLINE_FUNCTION static S derivative(S, S y) {
     return y * (S(1) - y);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S, S y) {
+    return y * (S(1) - y) * (S(1) - S(2) * y);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S, S y) {
+    S const d = y * (S(1) - y);
+    return d * (S(1) - S(6) * d);  // d (1 - 2y)^2 - 2 d^2, with (1 - 2y)^2 = 1 - 4d
   }
 };
 
@@ -103,6 +223,16 @@ struct GELU {
     S const pdf = S(0.39894228040143267794) * exp(S(-0.5) * z * z);
     return cdf + z * pdf;
   }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S z, S) {
+    using Kokkos::exp;
+    return S(0.39894228040143267794) * exp(S(-0.5) * z * z) * (S(2) - z * z);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S z, S) {
+    using Kokkos::exp;
+    return S(0.39894228040143267794) * exp(S(-0.5) * z * z) * z * (z * z - S(4));
+  }
 };
 
 /// SiLU (swish): z * sigmoid(z).
@@ -121,7 +251,219 @@ struct SiLU {
     S const s = S(1) / (S(1) + exp(-z));
     return s * (S(1) + z * (S(1) - s));
   }
+  /// (z s)'' = 2 s' + z s'', with s' = s (1 - s) and s'' = s' (1 - 2 s).
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S z, S) {
+    using Kokkos::exp;
+    S const s = S(1) / (S(1) + exp(-z));
+    S const s1 = s * (S(1) - s);
+    return s1 * (S(2) + z * (S(1) - S(2) * s));
+  }
+  /// (z s)''' = 3 s'' + z s''', with s''' = s' (1 - 6 s').
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S z, S) {
+    using Kokkos::exp;
+    S const s = S(1) / (S(1) + exp(-z));
+    S const s1 = s * (S(1) - s);
+    return S(3) * s1 * (S(1) - S(2) * s) + z * s1 * (S(1) - S(6) * s1);
+  }
 };
+
+/// Softplus log(1 + e^z), as PyTorch's default (beta 1, threshold 20: the
+/// identity above it, where log(1 + e^z) rounds to z anyway).
+struct Softplus {
+  static constexpr bool is_activation = true;
+  static constexpr bool needs_input = true;
+  static constexpr char const* name = "Softplus";
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S value(S z) {
+    using Kokkos::exp;
+    using Kokkos::log1p;
+    return z > S(20) ? z : log1p(exp(z));
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S derivative(S z, S) {
+    using Kokkos::exp;
+    return z > S(20) ? S(1) : S(1) / (S(1) + exp(-z));
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S z, S) {
+    using Kokkos::exp;
+    S const s = S(1) / (S(1) + exp(-z));
+    return z > S(20) ? S(0) : s * (S(1) - s);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S z, S) {
+    using Kokkos::exp;
+    S const s = S(1) / (S(1) + exp(-z));
+    return z > S(20) ? S(0) : s * (S(1) - s) * (S(1) - S(2) * s);
+  }
+};
+
+/// An activation whose second and third derivatives are known (`second(z,
+/// y)`, `third(z, y)`, from the input z and the output y): what input
+/// derivatives need (the batched Taylor pass takes the third for its
+/// backward). Every built-in activation is one.
+template <class F>
+concept SmoothActivation = ActivationFunction<F> && requires(float z) {
+  { F::second(z, z) } -> std::convertible_to<float>;
+  { F::third(z, z) } -> std::convertible_to<float>;
+};
+
+namespace detail {
+/// Act applied to one value of the per-sample path. A Jet goes through the
+/// chain rule with the activation's own derivatives (one evaluation of the
+/// function instead of the Jet arithmetic of its formula); an activation
+/// without them falls back to its formula on Jets.
+template <class Act, class S>
+KOKKOS_INLINE_FUNCTION S activate(S const& z) {
+  if constexpr (is_jet_v<S> && SmoothActivation<Act>) {
+    auto const v = z.value();
+    auto const y = Act::value(v);
+    return z.chain(y, Act::derivative(v, y), Act::second(v, y));
+  } else {
+    return Act::value(z);
+  }
+}
+
+/// Taylor mode of an activation (input derivatives, ktnn/derivatives.hpp):
+/// rows i K .. i K + K - 1 of a column hold, for sample i, the input's value
+/// z, its derivatives t_r along each input direction and its Laplacian s.
+/// The output holds act(z), act'(z) t_r and act'(z) s + act''(z) sum_r t_r^2.
+template <class Act, int K, class T>
+KOKKOS_INLINE_FUNCTION void taylor_activation_at(int i, int j, Matrix<T const> z, Matrix<T> y) {
+  int const r0 = i * K, last = r0 + K - 1;
+  T const z0 = z(r0, j);
+  T const y0 = Act::value(z0);
+  T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0);
+  T squares = 0;
+  for (int r = r0 + 1; r < last; ++r) {
+    T const t = z(r, j);
+    squares += t * t;
+    y(r, j) = d1 * t;
+  }
+  y(last, j) = d1 * z(last, j) + d2 * squares;
+  y(r0, j) = y0;
+}
+
+/// The same for one sample's K contiguous rows (row pitches zs and ys), a
+/// loop over columns that vectorizes on host cores.
+template <class Act, int K, class T>
+KOKKOS_INLINE_FUNCTION void taylor_activation_rows(T const* KOKKOS_RESTRICT z, std::ptrdiff_t zs,
+                                                   T* KOKKOS_RESTRICT y, std::ptrdiff_t ys,
+                                                   int cols) {
+  for (int j = 0; j < cols; ++j) {
+    T const z0 = z[j];
+    T const y0 = Act::value(z0);
+    T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0);
+    T squares = 0;
+    for (int r = 1; r < K - 1; ++r) {
+      T const t = z[r * zs + j];
+      squares += t * t;
+      y[r * ys + j] = d1 * t;
+    }
+    y[(K - 1) * ys + j] = d1 * z[(K - 1) * zs + j] + d2 * squares;
+    y[j] = y0;
+  }
+}
+
+template <class Act, int K, class ExecSpace, class T>
+void taylor_activation_forward(ExecSpace const& exec, char const* label, Matrix<T const> z,
+                               Matrix<T> y) {
+  static_assert(SmoothActivation<Act>,
+                "ktnn: input derivatives need the activation's second and third derivatives "
+                "(static members second(z, y) and third(z, y))");
+  if constexpr (!ops::device_kernels<ExecSpace>) {
+    if (z.col_stride == 1 && y.col_stride == 1) {
+      Kokkos::parallel_for(
+          label, Kokkos::RangePolicy<ExecSpace>(exec, 0, z.rows / K), KOKKOS_LAMBDA(int i) {
+            taylor_activation_rows<Act, K>(z.row(i * K), z.row_stride, y.row(i * K), y.row_stride,
+                                           z.cols);
+          });
+      return;
+    }
+  }
+  ops::for_each_element(
+      exec, label, std::size_t(z.rows / K), std::size_t(z.cols),
+      KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+        taylor_activation_at<Act, K>(int(i), int(j), z, y);
+      });
+}
+
+/// The adjoint of taylor_activation_at for sample i, column j: from the
+/// adjoints dy of the output rows, the adjoints of the input rows into dz
+/// (which may be dy itself). Returns the value row's adjoint.
+template <class Act, int K, class T>
+KOKKOS_INLINE_FUNCTION T taylor_activation_adjoint(int i, int j, Matrix<T const> z,
+                                                   Matrix<T const> y, Matrix<T const> dy,
+                                                   Matrix<T> dz) {
+  int const r0 = i * K, last = r0 + K - 1;
+  T const z0 = z(r0, j), y0 = y(r0, j);
+  T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0), d3 = Act::third(z0, y0);
+  T const s_bar = dy(last, j);
+  T t_dot = 0, squares = 0;
+  for (int r = r0 + 1; r < last; ++r) {
+    T const t = z(r, j);
+    t_dot += t * dy(r, j);
+    squares += t * t;
+  }
+  T const z0_bar = d1 * dy(r0, j) + d2 * (t_dot + z(last, j) * s_bar) + d3 * squares * s_bar;
+  T const two_d2_s_bar = T(2) * d2 * s_bar;
+  for (int r = r0 + 1; r < last; ++r) dz(r, j) = d1 * dy(r, j) + two_d2_s_bar * z(r, j);
+  dz(last, j) = d1 * s_bar;
+  dz(r0, j) = z0_bar;
+  return z0_bar;
+}
+
+/// The same for one sample's K contiguous rows, vectorizing over columns.
+/// dy and dz may be the same rows (no restrict on them).
+template <class Act, int K, class T>
+KOKKOS_INLINE_FUNCTION void taylor_adjoint_rows(T const* KOKKOS_RESTRICT z, std::ptrdiff_t zs,
+                                                T const* KOKKOS_RESTRICT y, T const* dy,
+                                                std::ptrdiff_t dys, T* dz, std::ptrdiff_t dzs,
+                                                int cols) {
+  for (int j = 0; j < cols; ++j) {
+    T const z0 = z[j], y0 = y[j];
+    T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0), d3 = Act::third(z0, y0);
+    T const s_bar = dy[(K - 1) * dys + j];
+    T t_dot = 0, squares = 0;
+    T t[K > 2 ? K - 2 : 1], t_bar[K > 2 ? K - 2 : 1];
+    for (int r = 1; r < K - 1; ++r) {
+      t[r - 1] = z[r * zs + j];
+      t_bar[r - 1] = dy[r * dys + j];
+      t_dot += t[r - 1] * t_bar[r - 1];
+      squares += t[r - 1] * t[r - 1];
+    }
+    T const z0_bar = d1 * dy[j] + d2 * (t_dot + z[(K - 1) * zs + j] * s_bar) + d3 * squares * s_bar;
+    T const two_d2_s_bar = T(2) * d2 * s_bar;
+    for (int r = 1; r < K - 1; ++r) dz[r * dzs + j] = d1 * t_bar[r - 1] + two_d2_s_bar * t[r - 1];
+    dz[(K - 1) * dzs + j] = d1 * s_bar;
+    dz[j] = z0_bar;
+  }
+}
+
+/// Adjoints of a Taylor activation pass for all samples: dz from dy (dz may
+/// be dy), z the pass's input and y its output.
+template <class Act, int K, class ExecSpace, class T>
+void taylor_activation_backward(ExecSpace const& exec, char const* label, Matrix<T const> z,
+                                Matrix<T const> y, Matrix<T> dy, Matrix<T> dz) {
+  if constexpr (!ops::device_kernels<ExecSpace>) {
+    if (z.col_stride == 1 && y.col_stride == 1 && dy.col_stride == 1 && dz.col_stride == 1) {
+      Kokkos::parallel_for(
+          label, Kokkos::RangePolicy<ExecSpace>(exec, 0, z.rows / K), KOKKOS_LAMBDA(int i) {
+            taylor_adjoint_rows<Act, K>(z.row(i * K), z.row_stride, y.row(i * K), dy.row(i * K),
+                                        dy.row_stride, dz.row(i * K), dz.row_stride, z.cols);
+          });
+      return;
+    }
+  }
+  ops::for_each_element(
+      exec, label, std::size_t(z.rows / K), std::size_t(z.cols),
+      KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+        taylor_activation_adjoint<Act, K>(int(i), int(j), z, y, Matrix<T const>(dy), dz);
+      });
+}
+}  // namespace detail
 
 /// The initialization Init::Auto picks for a layer followed by activation F:
 /// He (Kaiming) before ReLU-like functions, Glorot (Xavier) otherwise.
@@ -162,9 +504,23 @@ struct Activation : LayerDefaults {
         });
   }
 
+  /// Taylor mode (see Dense::forward_taylor).
+  template <int K, class ExecSpace, class T, class Isa>
+  static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T> y) {
+    detail::taylor_activation_forward<Act, K>(ctx.exec, "ktnn::Activation::forward_taylor", x, y);
+  }
+  template <int K, class ExecSpace, class T, class Isa>
+  static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                              Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    if (dx.empty()) return;
+    detail::taylor_activation_backward<Act, K>(ctx.exec, "ktnn::Activation::backward_taylor", x, y,
+                                               dy, dx);
+  }
+
   template <class P, class S>
   KOKKOS_INLINE_FUNCTION static void apply(P const*, P const*, S const* x, S* y) {
-    for (int j = 0; j < N; ++j) y[j] = Act::value(x[j]);
+    for (int j = 0; j < N; ++j) y[j] = detail::activate<Act>(x[j]);
   }
 
   static std::string name() { return std::string(Act::name) + "<" + std::to_string(N) + ">"; }

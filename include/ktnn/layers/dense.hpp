@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ktnn {
@@ -44,6 +45,127 @@ int column_chunks(ExecSpace const& exec, int batch, int columns) {
   if (chunks < 1) chunks = 1;
   int const rows = (batch + chunks - 1) / chunks;
   return (batch + rows - 1) / rows;
+}
+
+/// Epilogue of the linear part of Dense in Taylor mode: the bias goes to the
+/// value rows only (every `rows_per_sample`-th row), derivative rows are
+/// linear in the input.
+template <class T>
+struct TaylorLinearEpilogue {
+  T const* bias;
+  Matrix<T> z;
+  int rows_per_sample;
+  Matrix<T> output() const { return z; }
+  KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
+    z(i, j) = i % rows_per_sample == 0 ? acc + bias[j] : acc;
+  }
+};
+
+/// The linear product of Dense<In, Out>, x W^T through `epilogue`, on any
+/// space: W^T staged in the workspace on host spaces, read in place on
+/// devices.
+template <int In, int Out, class ExecSpace, class T, class Isa, class Epilogue>
+void dense_product(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label, Matrix<T const> x,
+                   Epilogue const& epilogue) {
+  constexpr std::size_t weights = std::size_t(In) * Out;
+  auto w = row_major(ctx.parameters, Out, In);
+  if constexpr (ops::gemm_takes_strided_b<ExecSpace>) {
+    ops::gemm<Isa>(ctx.exec, label, x, Matrix<T const>(w).transposed(), x.rows, Out, epilogue,
+                   ctx.workspace);
+  } else {
+    if (ctx.workspace.size < weights)
+      detail::fail(label, "workspace of ", ctx.workspace.size, " elements, ", weights,
+                   " needed for W^T");
+    auto w_t = row_major(ctx.workspace.data, In, Out);
+    ops::transpose(ctx.exec, "ktnn::Dense::transpose", w, w_t);
+    ops::gemm<Isa>(ctx.exec, label, x, Matrix<T const>(w_t), x.rows, Out, epilogue);
+  }
+}
+
+/// The bias gradient of Dense: for each column j, the sum over `samples` of
+/// dz(i, j) = dz_at(i, j) (which also writes whatever dz it owns in place),
+/// written over or added to grad_bias by grad_beta. On devices a thread per
+/// (chunk of samples, column) and then a team per column sums the chunks in
+/// a fixed order, so the result repeats bit for bit; on host spaces a work
+/// item per column.
+template <class ExecSpace, class T, class DzAt>
+void dense_bias_gradient(ExecSpace const& exec, ops::Workspace<T> const& work, int samples,
+                         int columns, T* grad_bias, T grad_beta, DzAt const& dz_at) {
+  if constexpr (ops::device_kernels<ExecSpace>) {
+    int const chunks = column_chunks(exec, samples, columns);
+    if (std::size_t(chunks) * columns > work.size)
+      detail::fail("ktnn::Dense::backward", "workspace of ", work.size, " elements, ",
+                   std::size_t(chunks) * columns, " needed for batch ", samples);
+    int const rows = chunks > 0 ? (samples + chunks - 1) / chunks : 0;
+    T* const partial = work.data;
+    Kokkos::parallel_for(
+        "ktnn::Dense::backward::activation_bias",
+        Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(chunks) * columns),
+        KOKKOS_LAMBDA(std::size_t e) {
+          int const c = int(e / columns), j = int(e - std::size_t(c) * columns);
+          int const end = (c + 1) * rows < samples ? (c + 1) * rows : samples;
+          T sum = 0;
+          for (int i = c * rows; i < end; ++i) sum += dz_at(i, j);
+          partial[e] = sum;
+        });
+    using Policy = Kokkos::TeamPolicy<ExecSpace>;
+    Kokkos::parallel_for(
+        "ktnn::Dense::backward::bias_sum", Policy(exec, columns, ops::device_team_size<ExecSpace>),
+        KOKKOS_LAMBDA(typename Policy::member_type const& team) {
+          int const j = team.league_rank();
+          T sum = 0;
+          Kokkos::parallel_reduce(
+              Kokkos::TeamThreadRange(team, chunks),
+              [&](int c, T& local) { local += partial[std::size_t(c) * columns + j]; }, sum);
+          Kokkos::single(Kokkos::PerTeam(team),
+                         [&] { grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum; });
+        });
+  } else {
+    Kokkos::parallel_for(
+        "ktnn::Dense::backward::activation_bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, columns),
+        KOKKOS_LAMBDA(int j) {
+          T sum = 0;
+          for (int i = 0; i < samples; ++i) sum += dz_at(i, j);
+          grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
+        });
+  }
+}
+
+/// grad_bias[j] (+)= sum over samples i of dz(i k, j), on host cores: a work
+/// item per block of columns walks the rows in order (each column's sum in
+/// the same order as a column-by-column loop, so the same bits), reading
+/// contiguous runs of a row instead of one element per row.
+template <class ExecSpace, class T>
+void value_row_column_sums(ExecSpace const& exec, Matrix<T const> dz, int k, int samples,
+                           T* grad_bias, T grad_beta) {
+  constexpr int block = 16;
+  int const columns = dz.cols;
+  int const blocks = (columns + block - 1) / block;
+  Kokkos::parallel_for(
+      "ktnn::Dense::backward_taylor::bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, blocks),
+      KOKKOS_LAMBDA(int b) {
+        int const j0 = b * block;
+        int const width = columns - j0 < block ? columns - j0 : block;
+        T sum[block] = {};
+        for (int i = 0; i < samples; ++i) {
+          T const* row = dz.row(std::ptrdiff_t(i) * k) + j0 * dz.col_stride;
+          for (int j = 0; j < width; ++j) sum[j] += row[j * dz.col_stride];
+        }
+        for (int j = 0; j < width; ++j)
+          grad_bias[j0 + j] = grad_beta == T(0) ? sum[j] : grad_bias[j0 + j] + sum[j];
+      });
+}
+
+/// The two products of Dense's backward from dz: dW (+)= dz^T x and, unless
+/// dx is empty, dx = dz W.
+template <int In, int Out, class ExecSpace, class T, class Isa>
+void dense_backward_products(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> dz,
+                             Matrix<T const> x, Matrix<T> dx) {
+  ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", dz.transposed(), x,
+                 row_major(ctx.gradients, Out, In), ctx.gradient_beta(), ctx.workspace);
+  if (!dx.empty())
+    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::input", dz, row_major(ctx.parameters, Out, In),
+                   dx, T(0), ctx.workspace);
 }
 }  // namespace detail
 
@@ -107,23 +229,10 @@ struct Dense {
   /// block when the activation's derivative needs it.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    T const* params = ctx.parameters;
-    auto w = row_major(params, Out, In);
     Matrix<T> z;
     if constexpr (Act::needs_input) z = ctx.template saved_rows<Out>();
-    detail::DenseForwardEpilogue<T, Act> const epilogue{params + weight_count, y, z};
-    if constexpr (ops::gemm_takes_strided_b<ExecSpace>) {
-      ops::gemm<Isa>(ctx.exec, "ktnn::Dense::forward", x, Matrix<T const>(w).transposed(), x.rows,
-                     Out, epilogue, ctx.workspace);
-    } else {
-      if (ctx.workspace.size < weight_count)
-        detail::fail("ktnn::Dense::forward", "workspace of ", ctx.workspace.size, " elements, ",
-                     weight_count, " needed for W^T");
-      auto w_t = row_major(ctx.workspace.data, In, Out);
-      ops::transpose(ctx.exec, "ktnn::Dense::forward::transpose", w, w_t);
-      ops::gemm<Isa>(ctx.exec, "ktnn::Dense::forward", x, Matrix<T const>(w_t), x.rows, Out,
-                     epilogue);
-    }
+    detail::DenseForwardEpilogue<T, Act> const epilogue{ctx.parameters + weight_count, y, z};
+    detail::dense_product<In, Out>(ctx, "ktnn::Dense::forward", x, epilogue);
   }
 
   /// Batched backward. `dy` holds dL/dy on entry and is overwritten with
@@ -132,71 +241,77 @@ struct Dense {
   template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
-    auto const& exec = ctx.exec;
-    T const* params = ctx.parameters;
-    T* grads = ctx.gradients;
-    T const grad_beta = ctx.gradient_beta();
-    ops::Workspace<T> const work = ctx.workspace;
-    int const batch = x.rows;
-    T* grad_bias = grads + weight_count;
+    T* const grad_bias = ctx.gradients + weight_count;
     Matrix<T const> z;
     if constexpr (Act::needs_input) z = ctx.template saved_rows<Out>();
-    // dz = dy * act'(z, y), and the bias gradient (column sums of dz) in the
-    // same pass.
+    // dz = dy * act'(z, y) in place, and the bias gradient (column sums of
+    // dz) in the same pass.
     auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) {
       T const pre = Act::needs_input ? z(i, j) : T(0);
       T const d = dy(i, j) * Act::derivative(pre, y(i, j));
       dy(i, j) = d;
       return d;
     };
-    if constexpr (ops::device_kernels<ExecSpace>) {
-      // A thread per (chunk of rows, column): dz in place and the chunk's
-      // column sum; then a team per column sums the chunks in a fixed order.
-      int const chunks = detail::column_chunks(exec, batch, Out);
-      if (std::size_t(chunks) * Out > work.size)
-        detail::fail("ktnn::Dense::backward", "workspace of ", work.size, " elements, ",
-                     std::size_t(chunks) * Out, " needed for batch ", batch);
-      int const rows = chunks > 0 ? (batch + chunks - 1) / chunks : 0;
-      T* const partial = work.data;
-      Kokkos::parallel_for(
-          "ktnn::Dense::backward::activation_bias",
-          Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(chunks) * Out),
-          KOKKOS_LAMBDA(std::size_t e) {
-            int const c = int(e / Out), j = int(e - std::size_t(c) * Out);
-            int const end = (c + 1) * rows < batch ? (c + 1) * rows : batch;
-            T sum = 0;
-            for (int i = c * rows; i < end; ++i) sum += dz_at(i, j);
-            partial[e] = sum;
-          });
-      using Policy = Kokkos::TeamPolicy<ExecSpace>;
-      Kokkos::parallel_for(
-          "ktnn::Dense::backward::bias_sum", Policy(exec, Out, ops::device_team_size<ExecSpace>),
-          KOKKOS_LAMBDA(typename Policy::member_type const& team) {
-            int const j = team.league_rank();
-            T sum = 0;
-            Kokkos::parallel_reduce(
-                Kokkos::TeamThreadRange(team, chunks),
-                [&](int c, T& local) { local += partial[std::size_t(c) * Out + j]; }, sum);
-            Kokkos::single(Kokkos::PerTeam(team),
-                           [&] { grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum; });
-          });
+    detail::dense_bias_gradient(ctx.exec, ctx.workspace, x.rows, Out, grad_bias,
+                                ctx.gradient_beta(), dz_at);
+    detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
+  }
+
+  /// Values per Taylor row forward_taylor keeps for backward_taylor: the
+  /// pre-activations, unless the activation is the identity.
+  static constexpr std::size_t taylor_saved_per_row = std::is_same_v<Act, Identity> ? 0 : Out;
+
+  /// Taylor mode (input derivatives, see ktnn/derivatives.hpp): `x` holds K
+  /// rows per sample, the value, then its derivatives along each input
+  /// direction, then its Laplacian; `y` gets the same of the output. The
+  /// linear part is one product over all rows; the activation's first two
+  /// derivatives push the rows through it.
+  template <int K, class ExecSpace, class T, class Isa>
+  static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T> y) {
+    Matrix<T> z = y;
+    if constexpr (!std::is_same_v<Act, Identity>) z = ctx.template saved_rows<Out>();
+    detail::TaylorLinearEpilogue<T> const epilogue{ctx.parameters + weight_count, z, K};
+    detail::dense_product<In, Out>(ctx, "ktnn::Dense::forward_taylor", x, epilogue);
+    if constexpr (!std::is_same_v<Act, Identity>)
+      detail::taylor_activation_forward<Act, K>(ctx.exec, "ktnn::Dense::forward_taylor::activation",
+                                                Matrix<T const>(z), y);
+  }
+
+  /// The backward pass of forward_taylor: parameter gradients (by
+  /// ctx.accumulate) and, unless empty, dx, from dy (overwritten).
+  template <int K, class ExecSpace, class T, class Isa>
+  static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                              Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    T* const grad_bias = ctx.gradients + weight_count;
+    int const samples = x.rows / K;
+    constexpr bool fused = ops::device_kernels<ExecSpace> && !std::is_same_v<Act, Identity>;
+    Matrix<T const> z;
+    if constexpr (!std::is_same_v<Act, Identity>) z = ctx.template saved_rows<Out>();
+    // On host cores the activation's adjoint is a pass of its own (it
+    // vectorizes over columns); on devices it is fused into the bias pass.
+    // (Two lambdas in two branches: nvcc refuses a device lambda whose first
+    // capture of a variable sits inside an if constexpr.)
+    if constexpr (fused) {
+      auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) {
+        return detail::taylor_activation_adjoint<Act, K>(i, j, z, y, Matrix<T const>(dy), dy);
+      };
+      detail::dense_bias_gradient(ctx.exec, ctx.workspace, samples, Out, grad_bias,
+                                  ctx.gradient_beta(), dz_at);
     } else {
-      Kokkos::parallel_for(
-          "ktnn::Dense::backward::activation_bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, Out),
-          KOKKOS_LAMBDA(int j) {
-            T sum = 0;
-            for (int i = 0; i < batch; ++i) sum += dz_at(i, j);
-            grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
-          });
+      if constexpr (!std::is_same_v<Act, Identity>)
+        detail::taylor_activation_backward<Act, K>(
+            ctx.exec, "ktnn::Dense::backward_taylor::activation", z, y, dy, dy);
+      if constexpr (ops::device_kernels<ExecSpace>) {
+        auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) { return dy(i * K, j); };
+        detail::dense_bias_gradient(ctx.exec, ctx.workspace, samples, Out, grad_bias,
+                                    ctx.gradient_beta(), dz_at);
+      } else {
+        detail::value_row_column_sums(ctx.exec, Matrix<T const>(dy), K, samples, grad_bias,
+                                      ctx.gradient_beta());
+      }
     }
-    Matrix<T const> dz = dy;
-    // dW += dz^T x
-    ops::gemm<Isa>(exec, "ktnn::Dense::backward::weights", dz.transposed(), x,
-                   row_major(grads, Out, In), grad_beta, work);
-    // dx = dz W
-    if (!dx.empty())
-      ops::gemm<Isa>(exec, "ktnn::Dense::backward::input", dz, row_major(params, Out, In), dx, T(0),
-                     work);
+    detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
   }
 
   /// One sample: y[Out] = act(W x + b). P is the parameter type, S the value
@@ -207,8 +322,8 @@ struct Dense {
     for (int o = 0; o < Out; ++o) {
       P const* w = params + std::size_t(o) * In;
       S acc = S(bias[o]);
-      for (int i = 0; i < In; ++i) acc += S(w[i]) * x[i];
-      y[o] = Act::value(acc);
+      for (int i = 0; i < In; ++i) acc += x[i] * w[i];
+      y[o] = detail::activate<Act>(acc);
     }
   }
 

@@ -63,9 +63,28 @@ struct Standardize : detail::StandardizeState<N> {
         ctx.exec, "ktnn::Standardize::backward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) = dy(i, j) / state[N + j]; });
   }
+  /// Taylor mode (see Dense::forward_taylor): the shift applies to value
+  /// rows only; derivative rows are scaled.
+  template <int K, class ExecSpace, class T, class Isa>
+  static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T> y) {
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Standardize::forward_taylor", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+          T const shift = i % K == 0 ? state[j] : T(0);
+          y(i, j) = (x(i, j) - shift) / state[N + j];
+        });
+  }
+  /// dx = dy / std on every row, as backward.
+  template <int K, class ExecSpace, class T, class Isa>
+  static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                              Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    backward(ctx, x, y, dy, dx);
+  }
   template <class P, class S>
   KOKKOS_INLINE_FUNCTION static void apply(P const*, P const* state, S const* x, S* y) {
-    for (int j = 0; j < N; ++j) y[j] = (x[j] - S(state[j])) / S(state[N + j]);
+    for (int j = 0; j < N; ++j) y[j] = (x[j] - state[j]) / state[N + j];
   }
   static std::string name() { return "Standardize<" + std::to_string(N) + ">"; }
 };
@@ -92,9 +111,24 @@ struct Unstandardize : detail::StandardizeState<N> {
         ctx.exec, "ktnn::Unstandardize::backward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) = dy(i, j) * state[N + j]; });
   }
+  template <int K, class ExecSpace, class T, class Isa>
+  static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T> y) {
+    T const* state = ctx.state;
+    ops::for_each_element(
+        ctx.exec, "ktnn::Unstandardize::forward_taylor", std::size_t(x.rows), N,
+        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
+          y(i, j) = x(i, j) * state[N + j] + (i % K == 0 ? state[j] : T(0));
+        });
+  }
+  template <int K, class ExecSpace, class T, class Isa>
+  static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                              Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    backward(ctx, x, y, dy, dx);
+  }
   template <class P, class S>
   KOKKOS_INLINE_FUNCTION static void apply(P const*, P const* state, S const* x, S* y) {
-    for (int j = 0; j < N; ++j) y[j] = x[j] * S(state[N + j]) + S(state[j]);
+    for (int j = 0; j < N; ++j) y[j] = x[j] * state[N + j] + state[j];
   }
   static std::string name() { return "Unstandardize<" + std::to_string(N) + ">"; }
 };
