@@ -3,6 +3,10 @@
 
 #include "helpers.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+#include <type_traits>
+
 TEST_CASE_TEMPLATE_DEFINE("per-sample inference in a user kernel matches the batched forward",
                           Space, inference) {
   using Mem = typename Space::memory_space;
@@ -135,3 +139,149 @@ TEST_CASE_TEMPLATE_DEFINE("standardisation: state from data, gradients, inferenc
       5, 3, [](auto& m) { ktnn_test::fill_uniform(m.state(), 4, 0.5, 2.0); });
 }
 TEST_CASE_TEMPLATE_APPLY(standardize, ktnn_test::spaces);
+
+// The team form: Inference::stage copies the weights into a team's scratch
+// once and returns the same call operators over them.
+namespace inference_team {
+
+/// y = f(x) row by row, one sample per thread (RangePolicy).
+template <class Space, class Net, class X, class Y>
+void per_thread(Net const& net, X const& x, Y const& y) {
+  Kokkos::parallel_for(
+      "per_thread", Kokkos::RangePolicy<Space>(0, x.extent(0)), KOKKOS_LAMBDA(int i) {
+        net(Kokkos::subview(x, i, Kokkos::ALL), Kokkos::subview(y, i, Kokkos::ALL));
+      });
+}
+
+/// y = f(x) with `tile` rows per team, the weights staged at `level`; a team
+/// of up to `team_size` threads (0: Kokkos::AUTO).
+template <class Space, class Net, class X, class Y>
+void per_team(Net const& net, X const& x, Y const& y, int tile, int level, int team_size) {
+  using Policy = Kokkos::TeamPolicy<Space>;
+  int const n = int(x.extent(0));
+  int const league = (n + tile - 1) / tile;
+  auto const kernel = KOKKOS_LAMBDA(typename Policy::member_type const& team) {
+    auto const local = net.stage(team, level);
+    int const first = team.league_rank() * tile;
+    int const last = Kokkos::min(n, first + tile);
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, first, last), [&](int i) {
+      local(Kokkos::subview(x, i, Kokkos::ALL), Kokkos::subview(y, i, Kokkos::ALL));
+    });
+  };
+  auto const bytes = Kokkos::PerTeam(Net::team_scratch_bytes());
+  if (team_size > 0) {
+    Policy probe(league, 1);
+    probe.set_scratch_size(level, bytes);
+    team_size = std::min(team_size, probe.team_size_max(kernel, Kokkos::ParallelForTag{}));
+  }
+  Policy policy = team_size > 0 ? Policy(league, team_size) : Policy(league, Kokkos::AUTO);
+  policy.set_scratch_size(level, bytes);
+  Kokkos::parallel_for("per_team", policy, kernel);
+}
+
+/// A network with state (Standardize, Unstandardize) set to values other than
+/// the identity: per-team results equal per-thread ones, for tiles that do
+/// not divide the sample count, at levels 0 and 1, on one thread per team and
+/// on several.
+template <class Space, class T>
+void check_team_matches_thread() {
+  using Mem = typename Space::memory_space;
+  using Arch =
+      ktnn::Sequential<ktnn::Standardize<3>, ktnn::Dense<3, 16, ktnn::Tanh>,
+                       ktnn::Dense<16, 16, ktnn::GELU>, ktnn::Dense<16, 2>, ktnn::Unstandardize<2>>;
+  ktnn::Model<Arch, T, Space> model(3);
+  ktnn_test::fill_uniform(model.state(), 11, 0.5, 2.0);
+  auto const net = model.inference();
+  using Net = decltype(net);
+  static_assert(Net::team_scratch_bytes() ==
+                (Arch::param_count + Arch::state_count) * sizeof(T) + 8);
+  int const n = 45;
+  Kokkos::View<T**, Kokkos::LayoutLeft, Mem> x("x", n, 3);
+  Kokkos::View<T**, Kokkos::LayoutRight, Mem> by_thread("by_thread", n, 2),
+      by_team("by_team", n, 2);
+  ktnn_test::fill_uniform(x, 12, -3, 3);
+  per_thread<Space>(net, x, by_thread);
+  auto const expected = ktnn_test::to_vector(by_thread);
+  double const rtol = std::is_same_v<T, float> ? 1e-6 : 1e-14;
+  for (int level : {0, 1})
+    for (int tile : {16, 7, 1, 64})
+      for (int team_size : {0, 4}) {
+        INFO("level " << level << ", tile " << tile << ", team size " << team_size);
+        Kokkos::deep_copy(by_team, T(-1e30));
+        per_team<Space>(net, x, by_team, tile, level, team_size);
+        ktnn_test::check_close(ktnn_test::to_vector(by_team), expected, rtol, rtol);
+      }
+}
+
+}  // namespace inference_team
+
+TEST_CASE_TEMPLATE_DEFINE("team inference: weights staged in scratch equal per-thread inference",
+                          Space, team_inference) {
+  SUBCASE("float") {
+    inference_team::check_team_matches_thread<Space, float>();
+  }
+  SUBCASE("double") {
+    inference_team::check_team_matches_thread<Space, double>();
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(team_inference, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("team inference: weights larger than level-0 scratch, at level 1", Space,
+                          team_inference_level1) {
+  using Mem = typename Space::memory_space;
+  using Arch = ktnn::Sequential<ktnn::Dense<8, 192, ktnn::Tanh>, ktnn::Dense<192, 192, ktnn::Tanh>,
+                                ktnn::Dense<192, 2>>;
+  ktnn::Model<Arch, double, Space> model(5);
+  auto const net = model.inference();
+  // 313 KB: more than level 0 holds on host backends (32 KiB) or in a GPU's
+  // shared memory (at most 227 KiB per block).
+  static_assert(decltype(net)::team_scratch_bytes() > 256 * 1024);
+  int const n = 37;
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> x("x", n, 8), by_thread("by_thread", n, 2),
+      by_team("by_team", n, 2);
+  ktnn_test::fill_uniform(x, 13, -2, 2);
+  inference_team::per_thread<Space>(net, x, by_thread);
+  inference_team::per_team<Space>(net, x, by_team, 8, 1, 0);
+  ktnn_test::check_close(ktnn_test::to_vector(by_team), ktnn_test::to_vector(by_thread), 1e-14,
+                         1e-14);
+  // Asked at level 0, Kokkos refuses the launch (before any team runs).
+  CHECK_THROWS_AS(inference_team::per_team<Space>(net, x, by_team, 8, 0, 0), std::runtime_error);
+}
+TEST_CASE_TEMPLATE_APPLY(team_inference_level1, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("team inference: the kernel's own scratch after the staged weights",
+                          Space, team_inference_own_scratch) {
+  using Mem = typename Space::memory_space;
+  using Policy = Kokkos::TeamPolicy<Space>;
+  using Arch = ktnn::Sequential<ktnn::Dense<5, 12, ktnn::SiLU>, ktnn::Dense<12, 3>>;
+  using Rows = Kokkos::View<float**, Kokkos::LayoutRight, typename Space::scratch_memory_space,
+                            Kokkos::MemoryUnmanaged>;
+  ktnn::Model<Arch, float, Space> model(8);
+  auto const net = model.inference();
+  int const n = 29, tile = 6, league = (n + tile - 1) / tile;
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", n, 5), by_thread("by_thread", n, 3),
+      by_team("by_team", n, 3);
+  ktnn_test::fill_uniform(x, 14);
+  inference_team::per_thread<Space>(net, x, by_thread);
+  // The tile's inputs copied to scratch too, allocated after stage's block
+  // from the same level: the policy asks for both.
+  Policy policy(league, Kokkos::AUTO);
+  policy.set_scratch_size(0, Kokkos::PerTeam(net.team_scratch_bytes() + Rows::shmem_size(tile, 5)));
+  Kokkos::parallel_for(
+      "own_scratch", policy, KOKKOS_LAMBDA(typename Policy::member_type const& team) {
+        auto const local = net.stage(team, 0);
+        Rows rows(team.team_scratch(0), tile, 5);
+        int const first = team.league_rank() * tile, count = Kokkos::min(n - first, tile);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, count), [&](int r) {
+          for (int j = 0; j < 5; ++j) rows(r, j) = x(first + r, j);
+        });
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, count), [&](int r) {
+          local(Kokkos::subview(rows, r, Kokkos::ALL),
+                Kokkos::subview(by_team, first + r, Kokkos::ALL));
+        });
+      });
+  ktnn_test::check_close(ktnn_test::to_vector(by_team), ktnn_test::to_vector(by_thread), 1e-6,
+                         1e-6);
+}
+TEST_CASE_TEMPLATE_APPLY(team_inference_own_scratch, ktnn_test::spaces);
