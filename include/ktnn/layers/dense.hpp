@@ -48,16 +48,15 @@ int column_chunks(ExecSpace const& exec, int batch, int columns) {
 }
 
 /// Epilogue of the linear part of Dense in Taylor mode: the bias goes to the
-/// value rows only (every `rows_per_sample`-th row), derivative rows are
-/// linear in the input.
-template <class T>
+/// value rows only (every K-th row; K a constant, so no division per
+/// element), derivative rows are linear in the input.
+template <class T, int K>
 struct TaylorLinearEpilogue {
   T const* bias;
   Matrix<T> z;
-  int rows_per_sample;
   Matrix<T> output() const { return z; }
   KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
-    z(i, j) = i % rows_per_sample == 0 ? acc + bias[j] : acc;
+    z(i, j) = i % K == 0 ? acc + bias[j] : acc;
   }
 };
 
@@ -158,11 +157,31 @@ void value_row_column_sums(ExecSpace const& exec, Matrix<T const> dz, int k, int
 
 /// The two products of Dense's backward from dz: dW (+)= dz^T x and, unless
 /// dx is empty, dx = dz W.
+/// Elements the host register tile computes for an m x n product, padding
+/// included.
+template <class T, class Isa>
+constexpr long padded_tile_work(int m, int n) {
+  using Tile = ops::GemmTile<T, Isa>;
+  return long((m + Tile::mr - 1) / Tile::mr) * Tile::mr * long((n + Tile::nr - 1) / Tile::nr) *
+         Tile::nr;
+}
+
 template <int In, int Out, class ExecSpace, class T, class Isa>
 void dense_backward_products(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> dz,
                              Matrix<T const> x, Matrix<T> dx) {
-  ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", dz.transposed(), x,
-                 row_major(ctx.gradients, Out, In), ctx.gradient_beta(), ctx.workspace);
+  auto const dw = row_major(ctx.gradients, Out, In);
+  // A narrow input (a network's first layer on a few coordinates) leaves
+  // most of a register tile's columns empty in dW = dz^T x; dW^T = x^T dz
+  // is the same sums in the same order on a tile that fits, written through
+  // dW's transposed strides.
+  if constexpr (!ops::device_kernels<ExecSpace> &&
+                2 * padded_tile_work<T, Isa>(In, Out) < padded_tile_work<T, Isa>(Out, In)) {
+    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", x.transposed(), dz, dw.transposed(),
+                   ctx.gradient_beta(), ctx.workspace);
+  } else {
+    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", dz.transposed(), x, dw,
+                   ctx.gradient_beta(), ctx.workspace);
+  }
   if (!dx.empty())
     ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::input", dz, row_major(ctx.parameters, Out, In),
                    dx, T(0), ctx.workspace);
@@ -271,7 +290,7 @@ struct Dense {
                              Matrix<T> y) {
     Matrix<T> z = y;
     if constexpr (!std::is_same_v<Act, Identity>) z = ctx.template saved_rows<Out>();
-    detail::TaylorLinearEpilogue<T> const epilogue{ctx.parameters + weight_count, z, K};
+    detail::TaylorLinearEpilogue<T, K> const epilogue{ctx.parameters + weight_count, z};
     detail::dense_product<In, Out>(ctx, "ktnn::Dense::forward_taylor", x, epilogue);
     if constexpr (!std::is_same_v<Act, Identity>)
       detail::taylor_activation_forward<Act, K>(ctx.exec, "ktnn::Dense::forward_taylor::activation",
