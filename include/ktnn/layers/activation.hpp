@@ -415,31 +415,49 @@ KOKKOS_INLINE_FUNCTION T taylor_activation_adjoint(int i, int j, Matrix<T const>
   return z0_bar;
 }
 
-/// The same for one sample's K contiguous rows, vectorizing over columns.
-/// dy and dz may be the same rows (no restrict on them).
+/// Column j of taylor_adjoint_rows (dy and dz may be the same rows).
+template <class Act, int K, class T>
+KOKKOS_FORCEINLINE_FUNCTION void taylor_adjoint_column(int j, T const* z, std::ptrdiff_t zs,
+                                                       T const* y, T const* dy, std::ptrdiff_t dys,
+                                                       T* dz, std::ptrdiff_t dzs) {
+  T const z0 = z[j], y0 = y[j];
+  T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0), d3 = Act::third(z0, y0);
+  T const s_bar = dy[(K - 1) * dys + j];
+  T t_dot = 0, squares = 0;
+  T t[K > 2 ? K - 2 : 1], t_bar[K > 2 ? K - 2 : 1];
+  for (int r = 1; r < K - 1; ++r) {
+    t[r - 1] = z[r * zs + j];
+    t_bar[r - 1] = dy[r * dys + j];
+    t_dot += t[r - 1] * t_bar[r - 1];
+    squares += t[r - 1] * t[r - 1];
+  }
+  T const z0_bar = d1 * dy[j] + d2 * (t_dot + z[(K - 1) * zs + j] * s_bar) + d3 * squares * s_bar;
+  T const two_d2_s_bar = T(2) * d2 * s_bar;
+  for (int r = 1; r < K - 1; ++r) dz[r * dzs + j] = d1 * t_bar[r - 1] + two_d2_s_bar * t[r - 1];
+  dz[(K - 1) * dzs + j] = d1 * s_bar;
+  dz[j] = z0_bar;
+}
+
+/// taylor_activation_adjoint for one sample's K contiguous rows, over
+/// columns: a loop that vectorizes, its arrays restrict-qualified (dz apart
+/// from dy here; taylor_adjoint_rows_in_place when they are the same rows,
+/// where a compiler's run-time overlap check would send the loop to its
+/// scalar version).
 template <class Act, int K, class T>
 KOKKOS_INLINE_FUNCTION void taylor_adjoint_rows(T const* KOKKOS_RESTRICT z, std::ptrdiff_t zs,
-                                                T const* KOKKOS_RESTRICT y, T const* dy,
-                                                std::ptrdiff_t dys, T* dz, std::ptrdiff_t dzs,
+                                                T const* KOKKOS_RESTRICT y,
+                                                T const* KOKKOS_RESTRICT dy, std::ptrdiff_t dys,
+                                                T* KOKKOS_RESTRICT dz, std::ptrdiff_t dzs,
                                                 int cols) {
-  for (int j = 0; j < cols; ++j) {
-    T const z0 = z[j], y0 = y[j];
-    T const d1 = Act::derivative(z0, y0), d2 = Act::second(z0, y0), d3 = Act::third(z0, y0);
-    T const s_bar = dy[(K - 1) * dys + j];
-    T t_dot = 0, squares = 0;
-    T t[K > 2 ? K - 2 : 1], t_bar[K > 2 ? K - 2 : 1];
-    for (int r = 1; r < K - 1; ++r) {
-      t[r - 1] = z[r * zs + j];
-      t_bar[r - 1] = dy[r * dys + j];
-      t_dot += t[r - 1] * t_bar[r - 1];
-      squares += t[r - 1] * t[r - 1];
-    }
-    T const z0_bar = d1 * dy[j] + d2 * (t_dot + z[(K - 1) * zs + j] * s_bar) + d3 * squares * s_bar;
-    T const two_d2_s_bar = T(2) * d2 * s_bar;
-    for (int r = 1; r < K - 1; ++r) dz[r * dzs + j] = d1 * t_bar[r - 1] + two_d2_s_bar * t[r - 1];
-    dz[(K - 1) * dzs + j] = d1 * s_bar;
-    dz[j] = z0_bar;
-  }
+  for (int j = 0; j < cols; ++j) taylor_adjoint_column<Act, K>(j, z, zs, y, dy, dys, dz, dzs);
+}
+template <class Act, int K, class T>
+KOKKOS_INLINE_FUNCTION void taylor_adjoint_rows_in_place(T const* KOKKOS_RESTRICT z,
+                                                         std::ptrdiff_t zs,
+                                                         T const* KOKKOS_RESTRICT y,
+                                                         T* KOKKOS_RESTRICT d, std::ptrdiff_t ds,
+                                                         int cols) {
+  for (int j = 0; j < cols; ++j) taylor_adjoint_column<Act, K>(j, z, zs, y, d, ds, d, ds);
 }
 
 /// Adjoints of a Taylor activation pass for all samples: dz from dy (dz may
@@ -449,11 +467,19 @@ void taylor_activation_backward(ExecSpace const& exec, char const* label, Matrix
                                 Matrix<T const> y, Matrix<T> dy, Matrix<T> dz) {
   if constexpr (!ops::device_kernels<ExecSpace>) {
     if (z.col_stride == 1 && y.col_stride == 1 && dy.col_stride == 1 && dz.col_stride == 1) {
-      Kokkos::parallel_for(
-          label, Kokkos::RangePolicy<ExecSpace>(exec, 0, z.rows / K), KOKKOS_LAMBDA(int i) {
-            taylor_adjoint_rows<Act, K>(z.row(i * K), z.row_stride, y.row(i * K), dy.row(i * K),
-                                        dy.row_stride, dz.row(i * K), dz.row_stride, z.cols);
-          });
+      if (dy.data == dz.data && dy.row_stride == dz.row_stride) {
+        Kokkos::parallel_for(
+            label, Kokkos::RangePolicy<ExecSpace>(exec, 0, z.rows / K), KOKKOS_LAMBDA(int i) {
+              taylor_adjoint_rows_in_place<Act, K>(z.row(i * K), z.row_stride, y.row(i * K),
+                                                   dz.row(i * K), dz.row_stride, z.cols);
+            });
+      } else {
+        Kokkos::parallel_for(
+            label, Kokkos::RangePolicy<ExecSpace>(exec, 0, z.rows / K), KOKKOS_LAMBDA(int i) {
+              taylor_adjoint_rows<Act, K>(z.row(i * K), z.row_stride, y.row(i * K), dy.row(i * K),
+                                          dy.row_stride, dz.row(i * K), dz.row_stride, z.cols);
+            });
+      }
       return;
     }
   }
