@@ -45,14 +45,10 @@ struct StandardizeState : LayerDefaults {
 /// y = (x - mean) / std, feature by feature.
 template <int N>
 struct Standardize : detail::StandardizeState<N> {
+  /// Taylor mode with one row per sample: every row is a value row.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    T const* state = ctx.state;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Standardize::forward", std::size_t(x.rows), N,
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-          y(i, j) = (x(i, j) - state[j]) / state[N + j];
-        });
+    forward_taylor<1>(ctx, x, y);
   }
   template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
@@ -70,7 +66,7 @@ struct Standardize : detail::StandardizeState<N> {
                              Matrix<T> y) {
     T const* state = ctx.state;
     ops::for_each_element(
-        ctx.exec, "ktnn::Standardize::forward_taylor", std::size_t(x.rows), N,
+        ctx.exec, "ktnn::Standardize::forward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
           T const shift = i % K == 0 ? state[j] : T(0);
           y(i, j) = (x(i, j) - shift) / state[N + j];
@@ -93,14 +89,10 @@ struct Standardize : detail::StandardizeState<N> {
 /// learns targets of order one and answers in the targets' units.
 template <int N>
 struct Unstandardize : detail::StandardizeState<N> {
+  /// Taylor mode with one row per sample: every row is a value row.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    T const* state = ctx.state;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Unstandardize::forward", std::size_t(x.rows), N,
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-          y(i, j) = x(i, j) * state[N + j] + state[j];
-        });
+    forward_taylor<1>(ctx, x, y);
   }
   template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
@@ -116,7 +108,7 @@ struct Unstandardize : detail::StandardizeState<N> {
                              Matrix<T> y) {
     T const* state = ctx.state;
     ops::for_each_element(
-        ctx.exec, "ktnn::Unstandardize::forward_taylor", std::size_t(x.rows), N,
+        ctx.exec, "ktnn::Unstandardize::forward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
           y(i, j) = x(i, j) * state[N + j] + (i % K == 0 ? state[j] : T(0));
         });
