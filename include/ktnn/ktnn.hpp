@@ -18,9 +18,12 @@
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/layers/sequential.hpp>
 #include <ktnn/layers/standardize.hpp>
+#include <ktnn/losses/binary_cross_entropy.hpp>
 #include <ktnn/losses/cross_entropy.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/losses/mse.hpp>
+#include <ktnn/losses/nll_loss.hpp>
+#include <ktnn/losses/regression.hpp>
 #include <ktnn/model.hpp>
 #include <ktnn/ops/gemm.hpp>
 #include <ktnn/optim/adam.hpp>
