@@ -26,7 +26,11 @@
 #include <ktnn/losses/regression.hpp>
 #include <ktnn/model.hpp>
 #include <ktnn/ops/gemm.hpp>
+#include <ktnn/optim/adagrad.hpp>
 #include <ktnn/optim/adam.hpp>
+#include <ktnn/optim/clip.hpp>
+#include <ktnn/optim/rmsprop.hpp>
+#include <ktnn/optim/schedule.hpp>
 #include <ktnn/optim/sgd.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>

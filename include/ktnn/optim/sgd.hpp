@@ -91,6 +91,13 @@ class SGD {
   /// be switched on at construction: it needs the velocity buffer).
   Options& options() { return options_; }
   std::int64_t steps() const { return steps_; }
+  /// The learning rate of the next step (what a schedule sets).
+  T learning_rate() const { return options_.lr; }
+  void set_learning_rate(T lr) {
+    detail::check_option("ktnn::SGD::set_learning_rate", "lr", lr, lr >= T(0),
+                         "a finite value >= 0");
+    options_.lr = lr;
+  }
   /// The first step (1-based) whose gradients held a NaN or Inf (those
   /// elements were not updated), or -1. Waits for the device.
   std::int64_t non_finite_step() const { return non_finite_.first(); }
