@@ -7,6 +7,7 @@
 #include <ktnn/core/jet.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/random.hpp>
+#include <ktnn/core/shape.hpp>
 #include <ktnn/core/tensor.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/data/idx.hpp>
@@ -14,9 +15,12 @@
 #include <ktnn/inference.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/dense.hpp>
+#include <ktnn/layers/dropout.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
+#include <ktnn/layers/normalization.hpp>
 #include <ktnn/layers/sequential.hpp>
+#include <ktnn/layers/softmax.hpp>
 #include <ktnn/layers/standardize.hpp>
 #include <ktnn/losses/binary_cross_entropy.hpp>
 #include <ktnn/losses/cross_entropy.hpp>

@@ -347,6 +347,7 @@ class Model {
             .mode = mode_,
             .seed = seed_,
             .step = forward_step_,
+            .layer = I,
             .accumulate = accumulate,
             .batch = batch_};
   }

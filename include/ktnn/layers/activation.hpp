@@ -300,6 +300,85 @@ struct Softplus {
   }
 };
 
+/// LeakyReLU as PyTorch's nn.LeakyReLU: z above 0, Slope * z below.
+/// `LeakyReLU` has PyTorch's default negative_slope 0.01; `LeakyReLUSlope<0.2>`
+/// another (a compile-time constant, like every part of a layer's type).
+///
+/// Piecewise linear, like ReLU (detail::PiecewiseLinear): its second and third
+/// derivatives are zero away from the kink at 0, so it is a SmoothActivation
+/// in the same almost-everywhere sense. At 0 the derivative is taken as Slope,
+/// as PyTorch's backward takes it.
+template <double Slope>
+struct LeakyReLUSlope : detail::PiecewiseLinear {
+  static constexpr bool is_activation = true;
+  /// With a slope >= 0 the output is positive exactly where the input is, so
+  /// the derivative comes from the output and Dense keeps no pre-activation;
+  /// a negative slope needs the input.
+  static constexpr bool needs_input = Slope < 0;
+  static constexpr double negative_slope = Slope;
+  /// The same for every slope (the slope is in the type, which compile
+  /// errors print).
+  static constexpr char const* name = "LeakyReLU";
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S value(S z) {
+    return z > S(0) ? z : S(Slope) * z;
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S derivative(S z, S y) {
+    if constexpr (needs_input)
+      return z > S(0) ? S(1) : S(Slope);
+    else
+      return y > S(0) ? S(1) : S(Slope);
+  }
+};
+using LeakyReLU = LeakyReLUSlope<0.01>;
+
+/// ELU as PyTorch's nn.ELU: z above 0, Alpha (e^z - 1) below. `ELU` has
+/// PyTorch's default alpha 1; `ELUAlpha<A>` another (A > 0).
+///
+/// A SmoothActivation, by the same convention as ReLU: its derivatives exist
+/// everywhere except at 0, and second() and third() give them there from the
+/// left (Alpha e^z) and 0 from the right. ELU is C1 at 0 only for alpha 1 and
+/// C2 for no alpha (f'' jumps from Alpha to 0), so a network's Laplacian is
+/// exact almost everywhere but jumps where a pre-activation crosses 0; a
+/// physics-informed loss that needs a smooth residual wants Tanh, SiLU, GELU
+/// or Softplus instead.
+template <double Alpha>
+struct ELUAlpha {
+  static_assert(Alpha > 0, "ktnn::ELUAlpha: alpha must be positive");
+  static constexpr bool is_activation = true;
+  /// For alpha > 0 the output is positive exactly where the input is, and
+  /// below 0 every derivative is Alpha e^z = y + Alpha: all from the output.
+  /// (Far below 0, y + Alpha cancels: in float its relative error reaches
+  /// 1e-3 near z = -10, on a derivative of 5e-5; PyTorch's nn.ELU takes it
+  /// from the input, at the price here of keeping the pre-activation.)
+  static constexpr bool needs_input = false;
+  static constexpr double alpha = Alpha;
+  static constexpr char const* name = "ELU";
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S value(S z) {
+    if constexpr (std::is_floating_point_v<S>) {
+      return z > S(0) ? z : S(Alpha) * Kokkos::expm1(z);
+    } else {
+      using Kokkos::exp;
+      return z > S(0) ? z : S(Alpha) * (exp(z) - S(1));
+    }
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S derivative(S, S y) {
+    return y > S(0) ? S(1) : y + S(Alpha);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S second(S, S y) {
+    return y > S(0) ? S(0) : y + S(Alpha);
+  }
+  template <class S>
+  KOKKOS_INLINE_FUNCTION static S third(S, S y) {
+    return y > S(0) ? S(0) : y + S(Alpha);
+  }
+};
+using ELU = ELUAlpha<1.0>;
+
 /// An activation whose second and third derivatives are known (`second(z,
 /// y)`, `third(z, y)`, from the input z and the output y): what input
 /// derivatives need (the batched Taylor pass takes the third for its
@@ -502,6 +581,10 @@ template <>
 inline constexpr Init preferred_init<GELU> = Init::HeUniform;
 template <>
 inline constexpr Init preferred_init<SiLU> = Init::HeUniform;
+template <double Slope>
+inline constexpr Init preferred_init<LeakyReLUSlope<Slope>> = Init::HeUniform;
+template <double Alpha>
+inline constexpr Init preferred_init<ELUAlpha<Alpha>> = Init::HeUniform;
 
 /// An activation applied as a layer of its own, of width N. A Sequential makes
 /// this from a bare activation (`Sequential<Dense<4, 8>, ReLU, ...>`), taking N
@@ -510,6 +593,8 @@ template <ActivationFunction Act, int N>
 struct Activation : LayerDefaults {
   static constexpr int in_features = N;
   static constexpr int out_features = N;
+  /// Element-wise: after an image layer its output is the same image shape.
+  static constexpr bool preserves_shape = true;
   using activation = Act;
 
   template <class ExecSpace, class T, class Isa>

@@ -80,6 +80,10 @@ struct LayerContext {
   Mode mode = Mode::train;
   std::uint64_t seed = 0;  ///< the model's seed (counter-based randomness)
   std::uint64_t step = 0;  ///< forward passes in training mode before this one
+  /// The layer's index in its Sequential: with seed and step, it keys the
+  /// layer's counter-based randomness, so two dropout layers of one model
+  /// draw different masks.
+  std::uint64_t layer = 0;
   Accumulate accumulate = Accumulate::yes;
   int batch = 0;
 

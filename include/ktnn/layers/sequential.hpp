@@ -5,6 +5,7 @@
 /// architecture holds no memory: it gives the compile-time offsets of each
 /// layer's block in the Model's parameter, state and saved arenas.
 
+#include <ktnn/core/shape.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/layer.hpp>
 
@@ -15,31 +16,70 @@
 #include <cstddef>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace ktnn {
 
 namespace detail {
-template <class L, int Previous>
+/// The layer L stands for after a layer whose output shape is Previous: a
+/// bare activation gets Previous's width, a shape-generic layer (pooling,
+/// Flatten, ...) its bind<Previous>.
+template <class L, class Previous>
 struct bind_layer {
   using type = L;
 };
-template <ActivationFunction F, int Previous>
+template <ActivationFunction F, class Previous>
 struct bind_layer<F, Previous> {
-  using type = Activation<F, Previous>;
+  using type = Activation<F, Previous::size>;
+};
+template <ShapeGeneric L, class Previous>
+struct bind_layer<L, Previous> {
+  using type = typename L::template bind<Previous>;
 };
 
-template <int Previous, class Done, class... Rest>
-struct bind_layers;
-template <int Previous, class... Done>
-struct bind_layers<Previous, std::tuple<Done...>> {
-  using type = std::tuple<Done...>;
+/// The shape of one sample after the bound layer L, whose input has shape In.
+template <class L, class In>
+struct output_shape {
+  using type = Features<L::out_features>;
 };
-template <int Previous, class... Done, class L, class... Rest>
-struct bind_layers<Previous, std::tuple<Done...>, L, Rest...> {
+template <class L, class In>
+  requires declares_out_shape<L>
+struct output_shape<L, In> {
+  using type = typename L::out_shape;
+};
+template <class L, class In>
+  requires(!declares_out_shape<L> && preserves_shape<L>)
+struct output_shape<L, In> {
+  using type = In;
+};
+
+/// The shape a layer that comes first takes in.
+template <class L>
+struct input_shape {
+  using type = Features<L::in_features>;
+};
+template <class L>
+  requires declares_in_shape<L>
+struct input_shape<L> {
+  using type = typename L::in_shape;
+};
+
+template <class Previous, class Done, class Shapes, class... Rest>
+struct bind_layers;
+template <class Previous, class... Done, class... Shapes>
+struct bind_layers<Previous, std::tuple<Done...>, std::tuple<Shapes...>> {
+  using layers = std::tuple<Done...>;
+  using shapes = std::tuple<Shapes...>;
+};
+template <class Previous, class... Done, class... Shapes, class L, class... Rest>
+struct bind_layers<Previous, std::tuple<Done...>, std::tuple<Shapes...>, L, Rest...> {
   using bound = typename bind_layer<L, Previous>::type;
-  using type = typename bind_layers<bound::out_features, std::tuple<Done..., bound>, Rest...>::type;
+  using out = typename output_shape<bound, Previous>::type;
+  using next = bind_layers<out, std::tuple<Done..., bound>, std::tuple<Shapes..., out>, Rest...>;
+  using layers = typename next::layers;
+  using shapes = typename next::shapes;
 };
 
 /// Instantiated for every pair of neighbours; when the sizes differ the
@@ -52,6 +92,37 @@ struct SequentialNeighbours {
                 "'SequentialNeighbours<Left, Right>' above)");
   static constexpr bool ok = true;
 };
+
+/// The image checks between neighbours, instantiated only where images are
+/// involved (LeftOut is the left layer's output shape).
+template <class Left, class Right, class LeftOut>
+struct SequentialImageNeighbours {
+  static constexpr bool takes_image = declares_in_shape<Right> || preserves_shape<Right>;
+  static_assert(takes_image || !LeftOut::is_image,
+                "ktnn::Sequential: an image-shaped output feeds a layer that takes vectors: put "
+                "ktnn::Flatten between them (both are named in "
+                "'SequentialImageNeighbours<Left, Right, LeftOut>' above)");
+  static constexpr bool ok = takes_image || !LeftOut::is_image;
+};
+template <class Left, class Right, class LeftOut>
+  requires declares_in_shape<Right>
+struct SequentialImageNeighbours<Left, Right, LeftOut> {
+  static_assert(std::is_same_v<typename Right::in_shape, LeftOut>,
+                "ktnn::Sequential: image shape mismatch: the right layer's in_shape must be the "
+                "left layer's output shape (both layers and the left one's output are named in "
+                "'SequentialImageNeighbours<Left, Right, LeftOut>' above)");
+  static constexpr bool ok = std::is_same_v<typename Right::in_shape, LeftOut>;
+};
+
+/// Both checks for one pair; the image check first, whose message is the
+/// more precise one.
+template <class Left, class Right, class LeftOut>
+constexpr bool neighbours_fit() {
+  if constexpr (!SequentialImageNeighbours<Left, Right, LeftOut>::ok)
+    return false;
+  else
+    return SequentialNeighbours<Left, Right>::ok;
+}
 }  // namespace detail
 
 /// Layers applied in order.
@@ -60,8 +131,22 @@ struct Sequential {
   static_assert(!ActivationFunction<First>,
                 "ktnn::Sequential: the first layer must fix the input width; an activation "
                 "cannot come first");
-  using layers =
-      typename detail::bind_layers<First::out_features, std::tuple<First>, Rest...>::type;
+  static_assert(!ShapeGeneric<First>,
+                "ktnn::Sequential: the first layer must fix the input shape; a layer that takes "
+                "its shape from the layer before (pooling, Flatten, ...) cannot come first");
+
+ private:
+  using first_out =
+      typename detail::output_shape<First, typename detail::input_shape<First>::type>::type;
+  using bound = detail::bind_layers<first_out, std::tuple<First>, std::tuple<first_out>, Rest...>;
+
+ public:
+  using layers = typename bound::layers;
+  /// The shape of one sample after each layer (Features<N> or Image<C, H, W>).
+  using shapes = typename bound::shapes;
+  /// The shape of one sample going in and coming out.
+  using in_shape = typename detail::input_shape<First>::type;
+  using out_shape = std::tuple_element_t<std::tuple_size_v<shapes> - 1, shapes>;
   static constexpr std::size_t depth = std::tuple_size_v<layers>;
   template <std::size_t I>
   using layer = std::tuple_element_t<I, layers>;
@@ -75,7 +160,8 @@ struct Sequential {
                 "ktnn::Sequential: a layer does not meet the ktnn::Layer protocol (see above)");
   template <std::size_t... I>
   static constexpr bool neighbours_fit(std::index_sequence<I...>) {
-    return (detail::SequentialNeighbours<layer<I>, layer<I + 1>>::ok && ... && true);
+    return (detail::neighbours_fit<layer<I>, layer<I + 1>, std::tuple_element_t<I, shapes>>() &&
+            ... && true);
   }
   static_assert(neighbours_fit(std::make_index_sequence<depth - 1>{}));
 

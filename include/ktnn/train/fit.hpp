@@ -172,9 +172,19 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
     }
   }
 }
+/// Puts a model's mode back as it was when this goes out of scope (an
+/// exception included).
+template <class Model>
+struct RestoreMode {
+  Model& model;
+  Mode mode;
+  ~RestoreMode() { model.set_mode(mode); }
+};
 }  // namespace detail
 
-/// Trains `model` on `loader` for options.epochs epochs; returns each epoch's
+/// Trains `model` on `loader` for options.epochs epochs in training mode
+/// (the model's mode before is restored at the end, as evaluate does; an
+/// evaluate in a callback returns to training mode); returns each epoch's
 /// metrics.
 template <class Model, class Loss, class Optimizer, class Loader>
 std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader,
@@ -197,6 +207,8 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
   detail::check_dataset("ktnn::fit", exec, loader.dataset(), Model::out_features,
                         options.check_inputs);
   model.reserve(loader.batch_size());
+  detail::RestoreMode<Model> const restore{model, model.mode()};
+  model.set_mode(Mode::train);
   Kokkos::View<LossSums*, memory_space> slots("ktnn::fit::loss_sums", batches);
   auto slots_host = Kokkos::create_mirror_view(Kokkos::HostSpace{}, slots);
   double const interval =
@@ -290,11 +302,7 @@ LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch
   std::size_t const n = data.size();
   int const batches = int((n + std::size_t(batch_size) - 1) / std::size_t(batch_size));
   Kokkos::View<LossSums*, memory_space> slots("ktnn::evaluate::loss_sums", batches);
-  struct RestoreMode {
-    Model& model;
-    Mode mode;
-    ~RestoreMode() { model.set_mode(mode); }
-  } const restore{model, model.mode()};
+  detail::RestoreMode<Model> const restore{model, model.mode()};
   model.set_mode(Mode::evaluate);
   auto slot = [&](int b) { return Kokkos::View<LossSums, memory_space>(slots.data() + b); };
   if constexpr (requires { data.inputs.samples(0, 0); }) {

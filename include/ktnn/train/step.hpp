@@ -22,7 +22,8 @@ concept OptimizerFor = requires(O& optimizer, Model const& model) {
 };
 
 /// One step on inputs `x` and targets `y`; the loss sums of the batch go to
-/// `sums` (a device scalar) and that View is returned.
+/// `sums` (a device scalar) and that View is returned. The step runs in the
+/// model's current mode (training unless set_mode changed it; fit sets it).
 template <class Model, class Loss, class Optimizer, class X, class Y>
 Kokkos::View<LossSums, typename Model::memory_space> train_step(
     Model& model, Loss const& loss, Optimizer& optimizer, X const& x, Y const& y,

@@ -1,0 +1,145 @@
+#pragma once
+/// \file Softmax and LogSoftmax over the features of each sample (PyTorch's
+/// nn.Softmax(dim=1) and nn.LogSoftmax(dim=1) on a batch of vectors).
+///
+/// Both take their width from the layer before (`Sequential<Dense<64, 10>,
+/// Softmax>`); `Softmax::bind<Features<10>>` is the bound layer,
+/// `SoftmaxLayer<10>`. Neither keeps anything for backward: the gradient
+/// comes from the output alone,
+///   Softmax     dx = y * (dy - sum_j dy_j y_j)
+///   LogSoftmax  dx = dy - exp(y) * sum_j dy_j.
+/// For training a classifier, CrossEntropy on the logits is the cheaper and
+/// more accurate form of LogSoftmax followed by a log-likelihood.
+///
+/// One thread per sample on every space: a sample's features are summed in
+/// order, so the result repeats bit for bit, and class counts are small.
+
+#include <ktnn/core/matrix.hpp>
+#include <ktnn/core/shape.hpp>
+#include <ktnn/layers/layer.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+namespace ktnn {
+
+namespace detail {
+/// Softmax (Log false) or LogSoftmax (Log true) of width N.
+template <int N, bool Log>
+struct SoftmaxBase : LayerDefaults {
+  static_assert(N > 0, "ktnn::Softmax: the width must be positive");
+  static constexpr int in_features = N;
+  static constexpr int out_features = N;
+  static constexpr char const* forward_label =
+      Log ? "ktnn::LogSoftmax::forward" : "ktnn::Softmax::forward";
+  static constexpr char const* backward_label =
+      Log ? "ktnn::LogSoftmax::backward" : "ktnn::Softmax::backward";
+
+  /// y = softmax(x) or log_softmax(x) of one sample, shifted by its largest
+  /// value so no exponential overflows. S may be a Jet (softmax is
+  /// shift-invariant, so shifting by a Jet changes no derivative).
+  template <class S, class X, class Y>
+  KOKKOS_INLINE_FUNCTION static void sample(X const& x, Y const& y) {
+    using Kokkos::exp;
+    using Kokkos::log;
+    S m = x(0);
+    for (int j = 1; j < N; ++j) m = x(j) > m ? S(x(j)) : m;
+    S sum = S(0);
+    for (int j = 0; j < N; ++j) sum += exp(S(x(j)) - m);
+    if constexpr (Log) {
+      S const shift = m + log(sum);
+      for (int j = 0; j < N; ++j) y(j) = S(x(j)) - shift;
+    } else {
+      S const inv = S(1) / sum;
+      for (int j = 0; j < N; ++j) y(j) = exp(S(x(j)) - m) * inv;
+    }
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
+    Kokkos::parallel_for(
+        forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows), KOKKOS_LAMBDA(int i) {
+          sample<T>([&](int j) { return x(i, j); }, [&](int j) -> T& { return y(i, j); });
+        });
+  }
+
+  /// dx of sample i from its output and dy (a function of its own: nvcc
+  /// refuses a device lambda whose first capture sits in an if constexpr).
+  template <class T>
+  KOKKOS_INLINE_FUNCTION static void backward_sample(int i, Matrix<T const> y, Matrix<T> dy,
+                                                     Matrix<T> dx) {
+    T sum = 0;
+    if constexpr (Log) {
+      for (int j = 0; j < N; ++j) sum += dy(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = dy(i, j) - Kokkos::exp(y(i, j)) * sum;
+    } else {
+      for (int j = 0; j < N; ++j) sum += dy(i, j) * y(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = y(i, j) * (dy(i, j) - sum);
+    }
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                       Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    if (dx.empty()) return;
+    Kokkos::parallel_for(
+        backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+        KOKKOS_LAMBDA(int i) { backward_sample(i, y, dy, dx); });
+  }
+
+  template <class P, class S>
+  KOKKOS_INLINE_FUNCTION static void apply(P const*, P const*, S const* x, S* y) {
+    sample<S>([&](int j) -> S const& { return x[j]; }, [&](int j) -> S& { return y[j]; });
+  }
+};
+
+/// The bound layer of Softmax or LogSoftmax after a layer whose output has
+/// shape In; an image is refused with a message.
+template <class In, bool Log>
+struct bind_softmax;
+}  // namespace detail
+
+/// Softmax over the N features of a sample (Softmax bound to Features<N>).
+template <int N>
+struct SoftmaxLayer : detail::SoftmaxBase<N, false> {
+  static std::string name() { return "Softmax<" + std::to_string(N) + ">"; }
+};
+
+/// LogSoftmax over the N features of a sample (LogSoftmax bound to Features<N>).
+template <int N>
+struct LogSoftmaxLayer : detail::SoftmaxBase<N, true> {
+  static std::string name() { return "LogSoftmax<" + std::to_string(N) + ">"; }
+};
+
+namespace detail {
+template <class In, bool Log>
+struct bind_softmax {
+  static_assert(Shape<In>, "ktnn::Softmax: bound to something that is not a ktnn shape");
+  static_assert(!In::is_image,
+                "ktnn::Softmax and ktnn::LogSoftmax normalize over the features of a vector "
+                "(torch dim=1) and were placed after a layer with an image-shaped output: put "
+                "ktnn::Flatten before them");
+  using type = std::conditional_t<Log, LogSoftmaxLayer<In::size>, SoftmaxLayer<In::size>>;
+};
+}  // namespace detail
+
+/// Softmax over the features of each sample, its width from the layer
+/// before: `Sequential<Dense<64, 10>, Softmax>`.
+struct Softmax {
+  static constexpr bool binds_shape = true;
+  template <class In>
+  using bind = typename detail::bind_softmax<In, false>::type;
+};
+
+/// LogSoftmax over the features of each sample, its width from the layer
+/// before: `Sequential<Dense<64, 10>, LogSoftmax>`.
+struct LogSoftmax {
+  static constexpr bool binds_shape = true;
+  template <class In>
+  using bind = typename detail::bind_softmax<In, true>::type;
+};
+
+}  // namespace ktnn
