@@ -14,11 +14,14 @@
 #include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
 #include <ktnn/layers/activation.hpp>
+#include <ktnn/layers/conv2d.hpp>
 #include <ktnn/layers/dense.hpp>
 #include <ktnn/layers/dropout.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/layers/normalization.hpp>
+#include <ktnn/layers/pooling.hpp>
+#include <ktnn/layers/residual.hpp>
 #include <ktnn/layers/sequential.hpp>
 #include <ktnn/layers/softmax.hpp>
 #include <ktnn/layers/standardize.hpp>

@@ -89,6 +89,20 @@ void copy_rows(ExecSpace const& exec, char const* label, Matrix<S const> src, Ma
       exec, label, std::size_t(dst.rows), std::size_t(dst.cols),
       KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dst(i, j) = T(src(i, j)); });
 }
+
+/// How many of the n values at `data` are NaN or Inf (waits for the result).
+/// A free function: nvcc takes no device lambda in a private member.
+template <class ExecSpace, class T>
+std::size_t count_non_finite(ExecSpace const& exec, T const* data, std::size_t n) {
+  std::size_t bad = 0;
+  Kokkos::parallel_reduce(
+      "ktnn::Model::check_finite", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
+      KOKKOS_LAMBDA(std::size_t i, std::size_t& count) {
+        if (!Kokkos::isfinite(data[i])) ++count;
+      },
+      bad);
+  return bad;
+}
 }  // namespace detail
 
 /// \tparam Isa the host GEMM tile (see ops::NativeIsa); leave it defaulted.
@@ -177,6 +191,15 @@ class Model {
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }
   std::uint64_t seed() const { return seed_; }
+
+  /// A debugging aid, off by default: after each layer's forward pass its
+  /// output, and after its backward pass its parameter gradients and input
+  /// gradient, are checked for NaN and Inf; the first layer with one throws
+  /// ktnn::Error naming it (index and type) and what went bad. It costs a
+  /// reduction and a wait for the device per layer and pass.
+  void set_check_finite(bool on) { check_finite_ = on; }
+  bool check_finite() const { return check_finite_; }
+
   /// Forward passes run in training mode so far (the counter of layers'
   /// counter-based randomness).
   std::uint64_t steps() const { return step_; }
@@ -365,9 +388,25 @@ class Model {
 
   template <std::size_t... I>
   void forward_layers(std::index_sequence<I...>) {
-    (Architecture::template layer<I>::forward(context<I>(Accumulate::yes), layer_input<I>(),
-                                              rows_of(outputs_[I])),
-     ...);
+    (forward_layer<I>(), ...);
+  }
+  template <std::size_t I>
+  void forward_layer() {
+    using L = typename Architecture::template layer<I>;
+    L::forward(context<I>(Accumulate::yes), layer_input<I>(), rows_of(outputs_[I]));
+    if (check_finite_)
+      require_finite<I>("forward output", outputs_[I].data(),
+                        std::size_t(batch_) * L::out_features);
+  }
+
+  /// Throws naming layer I when one of the n values at `data` is NaN or Inf.
+  template <std::size_t I>
+  void require_finite(char const* what, T const* data, std::size_t n) const {
+    std::size_t const bad = detail::count_non_finite(exec_, data, n);
+    if (bad > 0)
+      detail::fail("ktnn::Model::check_finite", what, " of layer ", I, " (",
+                   Architecture::template layer<I>::name(), "): ", bad, " of ", n,
+                   " values are NaN or Inf");
   }
 
   template <std::size_t I>
@@ -381,6 +420,12 @@ class Model {
       dx = row_major(input_grad_.data(), batch_, L::in_features);
     L::backward(context<I>(accumulate), layer_input<I>(), Matrix<T const>(rows_of(outputs_[I])), dy,
                 dx);
+    if (check_finite_) {
+      require_finite<I>("parameter gradient", grads_.data() + Architecture::param_offset[I],
+                        L::param_count);
+      if (!dx.empty())
+        require_finite<I>("input gradient", dx.data, std::size_t(batch_) * L::in_features);
+    }
     if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, accumulate);
   }
 
@@ -402,6 +447,7 @@ class Model {
   std::uint64_t step_ = 0;
   std::uint64_t forward_step_ = 0;
   Mode mode_ = Mode::train;
+  bool check_finite_ = false;
   int capacity_ = 0;
   int batch_ = 0;
   bool input_gradient_valid_ = false;

@@ -304,30 +304,48 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
     for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
 
+/// The MR x NR tile of C at (i0, j0): the full register tile, or the edge
+/// form where the tile crosses the edge of C.
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> const& b, int i0,
+                                      int j0, Epilogue const& epilogue) {
+  int const m = a.rows, n = b.cols, k = a.cols;
+  T const* a_strip = a.data + i0 * a.row_stride;
+  T const* b_panel = b.data + j0;
+  if (i0 + MR <= m && j0 + NR <= n) {
+    gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0, j0,
+                           epilogue);
+  } else {
+    int const mr = m - i0 < MR ? m - i0 : MR;
+    int const nr = n - j0 < NR ? n - j0 : NR;
+    gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0, j0,
+                           mr, nr, epilogue);
+  }
+}
+
 /// The host kernel: one MR x NR register tile of C per work item.
 template <int MR, int NR, class ExecSpace, class T, class Epilogue>
 void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                    Epilogue const& epilogue) {
-  int const m = a.rows, n = b.cols, k = a.cols;
-  int const tiles_m = (m + MR - 1) / MR;
-  int const tiles_n = (n + NR - 1) / NR;
+  int const tiles_m = (a.rows + MR - 1) / MR;
+  int const tiles_n = (b.cols + NR - 1) / NR;
   Kokkos::parallel_for(
       label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
         int const tj = t / tiles_m;  // consecutive work items share a B panel
         int const ti = t - tj * tiles_m;
-        int const i0 = ti * MR, j0 = tj * NR;
-        T const* a_strip = a.data + i0 * a.row_stride;
-        T const* b_panel = b.data + j0;
-        if (i0 + MR <= m && j0 + NR <= n) {
-          gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0,
-                                 j0, epilogue);
-        } else {
-          int const mr = m - i0 < MR ? m - i0 : MR;
-          int const nr = n - j0 < NR ? n - j0 : NR;
-          gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0,
-                                 j0, mr, nr, epilogue);
-        }
+        gemm_tile<MR, NR>(a, b, ti * MR, tj * NR, epilogue);
       });
+}
+
+/// The host kernel's tiles run one after another by the calling thread: the
+/// product of one sample inside a work item that also prepares its operands
+/// (a convolution's im2col), so they stay in that core's cache. Panels of B
+/// outermost, as in register_gemm.
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void serial_gemm(Matrix<T const> a, Matrix<T const> b,
+                                        Epilogue const& epilogue) {
+  for (int j0 = 0; j0 < b.cols; j0 += NR)
+    for (int i0 = 0; i0 < a.rows; i0 += MR) gemm_tile<MR, NR>(a, b, i0, j0, epilogue);
 }
 
 #if defined(KTNN_ENABLE_BLAS)

@@ -1,0 +1,125 @@
+#pragma once
+// What the Fashion-MNIST examples share: their command line, the training
+// run (Adam lr 1e-3, softmax cross-entropy, the shuffling loader, a test
+// evaluation after every epoch) and its report.
+
+#include <ktnn/ktnn.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace fashion_mnist {
+
+struct Arguments {
+  int epochs = 5;
+  int batch = 128;
+  std::uint64_t seed = 42;
+  std::string csv;
+  double min_accuracy = 0;
+  bool check_memory = false;
+  std::string variant = "plain";
+};
+
+/// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+Arguments parse(int argc, char** argv, std::string const& program, bool has_variants) {
+  Arguments a;
+  for (int i = 1; i < argc; ++i) {
+    std::string const flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw ktnn::Error(program + ": " + flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "--epochs")
+      a.epochs = std::stoi(value());
+    else if (flag == "--batch")
+      a.batch = std::stoi(value());
+    else if (flag == "--seed")
+      a.seed = std::stoull(value());
+    else if (flag == "--csv")
+      a.csv = value();
+    else if (flag == "--min-accuracy")
+      a.min_accuracy = std::stod(value());
+    else if (flag == "--check-memory")
+      a.check_memory = true;
+    else if (has_variants && flag == "--variant")
+      a.variant = value();
+    else if (flag.rfind("--kokkos", 0) == 0)
+      continue;
+    else
+      throw ktnn::Error(program + ": unknown argument '" + flag + "'");
+  }
+  if (a.variant != "plain" && a.variant != "regularized")
+    throw ktnn::Error(program + ": --variant is '" + a.variant + "', must be plain or regularized");
+  return a;
+}
+
+/// Trains Net as the examples do and reports; returns the exit status.
+/// `title` starts the header line; test batches have `test_batch` samples.
+template <class Net>
+int train(Arguments const& args, std::string const& program, std::string const& title,
+          int test_batch) {
+  auto train = ktnn::data::load_fashion_mnist<float>("train");
+  auto test = ktnn::data::load_fashion_mnist<float>("test");
+  std::cout << "ktnn " << ktnn::version << " " << title << ": " << Net::name() << "\n"
+            << "Fashion-MNIST " << train.size() << " train / " << test.size()
+            << " test images, batch " << args.batch << ", Adam lr 1e-3, " << args.epochs
+            << " epochs, seed " << args.seed << ", " << Kokkos::DefaultExecutionSpace::name()
+            << " with " << Kokkos::DefaultExecutionSpace().concurrency() << " threads\n";
+
+  ktnn::Model<Net, float> model(args.seed);
+  ktnn::Adam optimizer(model, {.lr = 1e-3f});
+  ktnn::CrossEntropy loss;
+  ktnn::data::DataLoader loader(train,
+                                {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
+
+  double test_accuracy = 0;
+  std::vector<double> peak_rss;
+  ktnn::FitOptions options;
+  options.epochs = args.epochs;
+  options.out = &std::cout;  // the library prints nothing unless asked
+  options.csv_path = args.csv;
+  options.on_epoch_end.push_back([&](ktnn::EpochMetrics const&) {
+    // Test batches of the training size: a larger one would grow every
+    // layer's batch buffers (by far the most memory here) for evaluation.
+    auto const result = ktnn::evaluate(model, loss, test, args.batch);
+    test_accuracy = result.accuracy();
+    peak_rss.push_back(peak_rss_mib());
+    std::printf("          test loss %.4f  test acc %.4f  peak memory %.1f MiB\n",
+                result.mean_loss(), test_accuracy, peak_rss.back());
+    std::fflush(stdout);
+  });
+  auto const history = ktnn::fit(model, loss, optimizer, loader, options);
+
+  double seconds = 0, samples = 0;
+  for (auto const& m : history) {
+    seconds += m.seconds;
+    samples += double(m.samples);
+  }
+  std::printf("trained %d epochs in %.2f s: %.0f samples/s, final test accuracy %.4f\n",
+              args.epochs, seconds, samples / seconds, test_accuracy);
+  // Workspace is allocated for the first batch and reused: peak memory must
+  // not grow after the first epoch.
+  if (args.check_memory && peak_rss.size() > 1 && peak_rss.back() > peak_rss.front() + 1.0) {
+    std::fprintf(stderr, "%s: peak memory grew from %.1f MiB after epoch 1 to %.1f MiB\n",
+                 program.c_str(), peak_rss.front(), peak_rss.back());
+    return 1;
+  }
+  if (test_accuracy < args.min_accuracy) {
+    std::fprintf(stderr, "%s: test accuracy %.4f is below the required %.4f\n", program.c_str(),
+                 test_accuracy, args.min_accuracy);
+    return 1;
+  }
+  return 0;
+}
+}  // namespace fashion_mnist
