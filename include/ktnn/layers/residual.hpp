@@ -7,9 +7,13 @@
 ///                       Conv2D<Image<16, 28, 28>, 16, 3, Padding<1>>>,
 ///              ReLU, ...>
 ///
-/// The block is bound to the shape before it (its layers may be bare
-/// activations, pooling-free image layers, Dropout, BatchNorm2d...) and must
-/// give that shape back. Its layers' parameters, state and saved values are
+/// The block is bound to the shape before it and must give that shape back
+/// (bare activations, Dropout and BatchNorm2d inside it are bound like
+/// anywhere else; pooling would change the shape). On images the block must
+/// start with a layer that names its in_shape (Conv2D): the block is checked
+/// as a Sequential of its layers, which takes its input shape from its first
+/// layer, so a leading bare activation would make the next image layer a
+/// compile error. Its layers' parameters, state and saved values are
 /// blocks of the Residual's own, at the same compile-time offsets a
 /// Sequential of them would have; the inner layers' outputs are kept in the
 /// saved block for backward, and backward's two gradient buffers live at the
