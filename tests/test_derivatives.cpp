@@ -14,27 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-template <class Act>
-void check_activation_derivatives() {
-  INFO(Act::name);
-  double const h = 1e-5;
-  for (double z = -4.1; z <= 4.1; z += 0.37) {
-    auto value = [](double x) { return Act::value(x); };
-    auto first = [](double x) { return Act::derivative(x, Act::value(x)); };
-    auto second = [](double x) { return Act::second(x, Act::value(x)); };
-    double const fd1 = (value(z + h) - value(z - h)) / (2 * h);
-    double const fd2 = (first(z + h) - first(z - h)) / (2 * h);
-    double const fd3 = (second(z + h) - second(z - h)) / (2 * h);
-    INFO("z = " << z);
-    CHECK(std::abs(first(z) - fd1) <= 1e-8 + 1e-7 * std::abs(fd1));
-    CHECK(std::abs(second(z) - fd2) <= 1e-8 + 1e-7 * std::abs(fd2));
-    CHECK(std::abs(Act::third(z, Act::value(z)) - fd3) <= 1e-8 + 1e-7 * std::abs(fd3));
-  }
-}
-
-}  // namespace
+using ktnn_test::check_activation_derivatives;
 
 TEST_CASE("activations' first, second and third derivatives against finite differences") {
   check_activation_derivatives<ktnn::Tanh>();

@@ -71,13 +71,7 @@ void cross_entropy_with_options(
         using Kokkos::log;
         auto const label = labels(i);
         sums.count += 1.0;
-        if (!(label >= 0 && label < classes)) {
-          sums.invalid_labels += 1.0;
-          sums.bad_label = double(label);
-          if (want_grad)
-            for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
-          return;
-        }
+        if (!detail::accept_label(label, classes, i, sums, grad)) return;
         // The gradient's scale 1 / W, and the factor that makes this
         // sample's reported loss sum to the batch's weighted mean
         // (LossSums::mean_loss() divides by the batch size). A batch whose
@@ -193,14 +187,8 @@ struct CrossEntropy {
           using Kokkos::log;
           auto const label = labels(i);
           sums.count += 1.0;
-          if (!(label >= 0 && label < classes)) {
-            // Never index with it: count it, train nothing on this sample.
-            sums.invalid_labels += 1.0;
-            sums.bad_label = double(label);
-            if (want_grad)
-              for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
-            return;
-          }
+          // Never index with an invalid label: count it, train nothing on it.
+          if (!detail::accept_label(label, classes, i, sums, grad)) return;
           T top = logits(i, 0);
           int arg = 0;
           for (int j = 1; j < classes; ++j)

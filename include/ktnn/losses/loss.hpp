@@ -57,6 +57,23 @@ struct Kokkos::reduction_identity<ktnn::LossSums> {
 
 namespace ktnn {
 
+namespace detail {
+/// Sample i's class label, checked in a loss kernel: a label outside
+/// [0, classes) is never used as an index; the sample is counted in
+/// LossSums::invalid_labels, and its gradient row (unless `grad` is empty)
+/// is zero. Returns whether the label is valid.
+template <class T, class Label>
+KOKKOS_INLINE_FUNCTION bool accept_label(Label label, int classes, int i, LossSums& sums,
+                                         Matrix<T> const& grad) {
+  if (label >= 0 && label < classes) return true;
+  sums.invalid_labels += 1.0;
+  sums.bad_label = double(label);
+  if (!grad.empty())
+    for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
+  return false;
+}
+}  // namespace detail
+
 /// Marks "no gradient wanted" in compute_loss.
 struct NoGradient {};
 

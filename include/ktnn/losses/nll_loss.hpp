@@ -44,14 +44,9 @@ struct NLLLoss {
         KOKKOS_LAMBDA(int i, LossSums& sums) {
           auto const label = labels(i);
           sums.count += 1.0;
-          bool const valid = label >= 0 && label < classes;
+          if (!detail::accept_label(label, classes, i, sums, grad)) return;
           if (want_grad)
-            for (int j = 0; j < classes; ++j) grad(i, j) = valid && j == label ? -scale : T(0);
-          if (!valid) {
-            sums.invalid_labels += 1.0;
-            sums.bad_label = double(label);
-            return;
-          }
+            for (int j = 0; j < classes; ++j) grad(i, j) = j == label ? -scale : T(0);
           T top = input(i, 0);
           int arg = 0;
           for (int j = 1; j < classes; ++j)
