@@ -25,6 +25,10 @@ void check_option(char const* operation, char const* name, T value, bool in_rang
 }
 
 /// Elements the optimizers check and then update at a time (a few cache lines).
+/// Each optimizer writes its blocked loop (all_finite, then its own
+/// restrict-qualified update) itself: one shared loop taking the update as a
+/// lambda stopped the update from vectorizing and made the MLP demo's epochs
+/// about a third slower.
 inline constexpr std::size_t finite_block = 256;
 
 /// Whether g[begin, end) holds only finite values (x - x is 0 exactly for
