@@ -7,8 +7,10 @@
 
 #include <sys/resource.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -64,6 +66,19 @@ Arguments parse(int argc, char** argv, std::string const& program, bool has_vari
   return a;
 }
 
+/// FNV-1a over the bytes of every parameter, copied to the host.
+template <class Model>
+std::uint64_t parameter_fingerprint(Model const& model) {
+  auto const host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.parameters());
+  std::uint64_t hash = 14695981039346656037ull;
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    unsigned char bytes[sizeof(host(0))];
+    std::memcpy(bytes, &host(i), sizeof bytes);
+    for (unsigned char b : bytes) hash = (hash ^ b) * 1099511628211ull;
+  }
+  return hash;
+}
+
 /// Trains Net as the examples do and reports; returns the exit status.
 /// `title` starts the header line; test batches have `test_batch` samples.
 template <class Net>
@@ -108,6 +123,10 @@ int train(Arguments const& args, std::string const& program, std::string const& 
   }
   std::printf("trained %d epochs in %.2f s: %.0f samples/s, final test accuracy %.4f\n",
               args.epochs, seconds, samples / seconds, test_accuracy);
+  // Two runs with the same seed must agree to the bit on any backend and
+  // thread count: this digest of every trained parameter is what to compare.
+  std::printf("parameters fingerprint %016llx\n",
+              static_cast<unsigned long long>(parameter_fingerprint(model)));
   // Workspace is allocated for the first batch and reused: peak memory must
   // not grow after the first epoch.
   if (args.check_memory && peak_rss.size() > 1 && peak_rss.back() > peak_rss.front() + 1.0) {

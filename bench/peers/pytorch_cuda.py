@@ -4,8 +4,9 @@ binaries, in the same call, so every ratio is measured side by side.
 
   pytorch_cuda.py device --json FILE        the GPU, driver, clocks, power limit (NVML)
   pytorch_cuda.py demo [--epochs N] [--batch B] [--seed S] [--data DIR] [--device D]
-                                            the demo (784-256-128-10 ReLU MLP, Adam lr
-                                            1e-3, batch 128, Fashion-MNIST) on the GPU
+                       [--model mlp|cnn]    the demo (784-256-128-10 ReLU MLP, Adam lr
+                                            1e-3, batch 128, Fashion-MNIST) on the GPU,
+                                            or the CNN of examples/fashion_mnist_cnn
   pytorch_cuda.py bench [--min-time S] [--json FILE] [--device D] [--quick]
                                             ktnn_bench's training steps on the GPU
   pytorch_cuda.py energy --json FILE -- CMD [ARG...]
@@ -189,10 +190,14 @@ def cmd_demo(args):
     torch.manual_seed(args.seed)
     x_train, y_train = (t.to(device) for t in load_split(args.data, "train"))
     x_test, y_test = (t.to(device) for t in load_split(args.data, "t10k"))
-    model = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(),
-        nn.Linear(256, 128), nn.ReLU(),
-        nn.Linear(128, 10)).to(device)
+    if args.model == "cnn":
+        model = cnn(nn).to(device)
+        x_train, x_test = (x.reshape(-1, 1, 28, 28) for x in (x_train, x_test))
+    else:
+        model = nn.Sequential(
+            nn.Linear(784, 256), nn.ReLU(),
+            nn.Linear(256, 128), nn.ReLU(),
+            nn.Linear(128, 10)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(args.seed)
@@ -223,6 +228,7 @@ def cmd_demo(args):
     total = sum(epoch_seconds)
     print(json.dumps({
         "peer": f"pytorch-{device.type}",
+        "model": args.model,
         "samples_per_second": n * args.epochs / total if total > 0 else 0.0,
         "epoch_seconds": epoch_seconds,
         "test_accuracy": correct / len(x_test),
@@ -241,12 +247,27 @@ def cmd_demo(args):
 MODELS = [
     ("mlp_784_256_128_10", [784, 256, 128, 10], "cross_entropy", [128, 1024, 16384]),
     ("mlp_64x4", [64, 64, 64, 64, 64, 64], "mse", [16384, 262144]),
+    ("cnn_fashion_mnist", None, "cross_entropy", [128]),
 ]
+# bench/bench_conv.cpp's CNN: multiply-adds per sample of conv1, conv2 and the
+# two Dense layers.
+CNN_MACS = (32 * 28 * 28 * 9, 64 * 14 * 14 * 32 * 9, 3136 * 128 + 128 * 10)
+
+
+def cnn(nn):
+    """bench/bench_conv.cpp's Cnn and examples/fashion_mnist_cnn's plain network."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def step_flops(widths, batch):
     """ktnn_bench's count: forward and weight-gradient GEMMs of every layer, and
     input-gradient GEMMs of every layer but the first."""
+    if widths is None:
+        conv1, conv2, dense = CNN_MACS
+        return 2.0 * batch * (2 * conv1 + 3 * (conv2 + dense))
     macs = [a * b for a, b in zip(widths, widths[1:])]
     return 2.0 * batch * (2 * sum(macs) + sum(macs[1:]))
 
@@ -262,17 +283,21 @@ def cmd_bench(args):
     for name, widths, loss_name, batches in MODELS:
         for batch in batches[:1] if args.quick else batches:
             torch.manual_seed(42)
-            layers = []
-            for i, (a, b) in enumerate(zip(widths, widths[1:])):
-                layers.append(nn.Linear(a, b))
-                if i + 2 < len(widths):
-                    layers.append(nn.ReLU())
-            model = nn.Sequential(*layers).to(device)
+            if widths is None:
+                model = cnn(nn).to(device)
+                x = torch.rand(batch, 1, 28, 28, device=device)
+            else:
+                layers = []
+                for i, (a, b) in enumerate(zip(widths, widths[1:])):
+                    layers.append(nn.Linear(a, b))
+                    if i + 2 < len(widths):
+                        layers.append(nn.ReLU())
+                model = nn.Sequential(*layers).to(device)
+                x = torch.rand(batch, widths[0], device=device)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-            x = torch.rand(batch, widths[0], device=device)
             if loss_name == "cross_entropy":
                 loss_fn = nn.CrossEntropyLoss()
-                target = torch.randint(0, widths[-1], (batch,), device=device)
+                target = torch.randint(0, 10, (batch,), device=device)
             else:
                 loss_fn = nn.MSELoss()
                 target = torch.rand(batch, widths[-1], device=device) * 2 - 1
@@ -347,6 +372,8 @@ def main():
     p.add_argument("--data",
                    default=os.environ.get("KTNN_DATA_DIR") or "/usr/share/datasets/fashion-mnist")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="the MLP demo's network, or examples/fashion_mnist_cnn's plain one")
     p = sub.add_parser("bench")
     p.add_argument("--min-time", type=float, default=2.0)
     p.add_argument("--json")
