@@ -22,6 +22,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/jet.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -92,7 +93,7 @@ constexpr std::size_t taylor_saved_per_row() {
 
 /// The Taylor rows of a batch of points: for point i, row i k is the point,
 /// rows i k + 1 + r the unit vector along input r, row i k + k - 1 zero.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void seed_taylor_rows(ExecSpace const& exec, Matrix<T const> points, Matrix<T> rows) {
   int const in = points.cols, k = in + 2;
   ops::for_each_element(

@@ -18,6 +18,7 @@
 /// what was reserved, never inside a step of a size seen before.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/core/tensor.hpp>
@@ -83,7 +84,7 @@ auto checked_rows(char const* operation, X const& x) {
 
 /// dst = src, element by element (any strides; dst's shape). A free function:
 /// nvcc takes no device lambda inside a private member function.
-template <class ExecSpace, class S, class T>
+template <class ExecSpace, class S, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void copy_rows(ExecSpace const& exec, char const* label, Matrix<S const> src, Matrix<T> dst) {
   ops::for_each_element(
       exec, label, std::size_t(dst.rows), std::size_t(dst.cols),
@@ -92,7 +93,7 @@ void copy_rows(ExecSpace const& exec, char const* label, Matrix<S const> src, Ma
 
 /// How many of the n values at `data` are NaN or Inf (waits for the result).
 /// A free function: nvcc takes no device lambda in a private member.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 std::size_t count_non_finite(ExecSpace const& exec, T const* data, std::size_t n) {
   std::size_t bad = 0;
   Kokkos::parallel_reduce(

@@ -13,6 +13,7 @@
 /// be partial.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/tensor.hpp>
@@ -282,7 +283,7 @@ inline constexpr bool
 /// coalesced whatever the source layout (its reads are scattered by the
 /// shuffle anyway).
 template <class ExecutionSpace, class T, int Features, class TargetView, class InputLayout,
-          class Order, class InputBatch, class TargetBatch>
+          class Order, class InputBatch, class TargetBatch, class KtnnTU = ::ktnn::detail::ThisTU>
 void gather_batch(ExecutionSpace const& exec,
                   data::Dataset<T, Features, TargetView, InputLayout> const& data,
                   Order const& order, std::size_t begin, std::size_t size, InputBatch const& dst_x,
@@ -311,7 +312,8 @@ void gather_batch(ExecutionSpace const& exec,
 /// The same rows of a FunctionDataset: one work item per sample, which calls
 /// the user's functor on its rows of the (LayoutRight, so contiguous) buffers.
 template <class ExecutionSpace, class T, int Features, int TargetWidth, class Functor,
-          class MemorySpace, class Order, class InputBatch, class TargetBatch>
+          class MemorySpace, class Order, class InputBatch, class TargetBatch,
+          class KtnnTU = ::ktnn::detail::ThisTU>
 void gather_batch(ExecutionSpace const& exec,
                   data::FunctionDataset<T, Features, TargetWidth, Functor, MemorySpace> const& data,
                   Order const& order, std::size_t begin, std::size_t size, InputBatch const& dst_x,

@@ -8,6 +8,7 @@
 /// type with its own overloads found by ADL (a dual number) works too.
 
 #include <ktnn/core/jet.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -446,7 +447,7 @@ KOKKOS_INLINE_FUNCTION void taylor_activation_rows(T const* KOKKOS_RESTRICT z, s
   }
 }
 
-template <class Act, int K, class ExecSpace, class T>
+template <class Act, int K, class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void taylor_activation_forward(ExecSpace const& exec, char const* label, Matrix<T const> z,
                                Matrix<T> y) {
   static_assert(SmoothActivation<Act>,
@@ -541,7 +542,7 @@ KOKKOS_INLINE_FUNCTION void taylor_adjoint_rows_in_place(T const* KOKKOS_RESTRIC
 
 /// Adjoints of a Taylor activation pass for all samples: dz from dy (dz may
 /// be dy), z the pass's input and y its output.
-template <class Act, int K, class ExecSpace, class T>
+template <class Act, int K, class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void taylor_activation_backward(ExecSpace const& exec, char const* label, Matrix<T const> z,
                                 Matrix<T const> y, Matrix<T> dy, Matrix<T> dz) {
   if constexpr (!ops::device_kernels<ExecSpace>) {
@@ -597,14 +598,14 @@ struct Activation : LayerDefaults {
   static constexpr bool preserves_shape = true;
   using activation = Act;
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     ops::for_each_element(
         ctx.exec, "ktnn::Activation::forward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) { y(i, j) = Act::value(x(i, j)); });
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;

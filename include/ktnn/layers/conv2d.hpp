@@ -23,6 +23,7 @@
 /// deterministic second pass (weight and bias gradients).
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/activation.hpp>
@@ -258,7 +259,7 @@ struct Conv2D {
 
   /// Weights from the counter-based generator keyed by their arena index
   /// (fan in C * K^2, fan out Out * K^2, as PyTorch counts them); zero biases.
-  template <class ExecSpace, class T>
+  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t arena_offset,
                          std::uint64_t seed, Init scheme) {
     if (scheme == Init::Auto) scheme = preferred_init<activation>;
@@ -354,7 +355,7 @@ struct Conv2D {
                    " needed for batch ", batch, " in ", name());
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                               Matrix<T> y, Matrix<T> z) {
     using Tile = ops::GemmTile<T, Isa>;
@@ -378,7 +379,7 @@ struct Conv2D {
         });
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                                Matrix<T const> y, Matrix<T const> z, Matrix<T> dy, Matrix<T> dx) {
     using Tile = ops::GemmTile<T, Isa>;
@@ -472,7 +473,7 @@ struct Conv2D {
         });
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward_direct(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                              Matrix<T> y, Matrix<T> z) {
     using Act = activation;
@@ -508,7 +509,7 @@ struct Conv2D {
     return acc;
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward_direct(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                               Matrix<T const> y, Matrix<T const> z, Matrix<T> dy, Matrix<T> dx) {
     using Act = activation;

@@ -3,6 +3,7 @@
 /// PyTorch stores it, [Out, In] row-major, followed by b [Out].
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/init.hpp>
@@ -87,7 +88,7 @@ void dense_product(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label
 /// (chunk of samples, column) and then a team per column sums the chunks in
 /// a fixed order, so the result repeats bit for bit; on host spaces a work
 /// item per column.
-template <class ExecSpace, class T, class DzAt>
+template <class ExecSpace, class T, class DzAt, class KtnnTU = ::ktnn::detail::ThisTU>
 void dense_bias_gradient(ExecSpace const& exec, ops::Workspace<T> const& work, int samples,
                          int columns, T* grad_bias, T grad_beta, DzAt const& dz_at) {
   if constexpr (ops::device_kernels<ExecSpace>) {
@@ -134,7 +135,7 @@ void dense_bias_gradient(ExecSpace const& exec, ops::Workspace<T> const& work, i
 /// item per block of columns walks the rows in order (each column's sum in
 /// the same order as a column-by-column loop, so the same bits), reading
 /// contiguous runs of a row instead of one element per row.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void value_row_column_sums(ExecSpace const& exec, Matrix<T const> dz, int k, int samples,
                            T* grad_bias, T grad_beta) {
   constexpr int block = 16;
@@ -212,7 +213,7 @@ struct Dense {
   /// Weights from the counter-based generator keyed by their arena index
   /// (`arena_offset` + position), so a seed gives the same model everywhere;
   /// zero biases.
-  template <class ExecSpace, class T>
+  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t arena_offset,
                          std::uint64_t seed, Init scheme) {
     if (scheme == Init::Auto) scheme = preferred_init<Act>;

@@ -14,6 +14,7 @@
 /// goes after vectors and images alike: `Sequential<Dense<64, 64>, ReLU,
 /// Dropout<0.5>, Dense<64, 10>>`.
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/shape.hpp>
@@ -104,7 +105,7 @@ struct DropoutLayer : LayerDefaults {
   }
 
   /// out = in with the layer's mask and scale (training) or out = in.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void mask(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label,
                    Matrix<T const> in, Matrix<T> out) {
     bool const train = ctx.mode == Mode::train;

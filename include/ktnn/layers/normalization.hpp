@@ -30,6 +30,7 @@
 /// the two calls.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/init.hpp>
@@ -84,7 +85,8 @@ std::size_t channel_sums_workspace(ExecSpace const& exec, int batch) {
 /// values k, k + chunks, ... (neighbouring threads read neighbouring
 /// pixels) into partial sums in the workspace from `offset` on; then a team
 /// per channel sums its chunks.
-template <int K, int Channels, int Pixels, class ExecSpace, class T, class Values, class Finish>
+template <int K, int Channels, int Pixels, class ExecSpace, class T, class Values, class Finish,
+          class KtnnTU = ::ktnn::detail::ThisTU>
 void channel_sums(ExecSpace const& exec, ops::Workspace<T> const& work, std::size_t offset,
                   std::string const& label, int batch, Values const& values, Finish const& finish) {
   using Sums = Kokkos::Array<T, K>;
@@ -176,7 +178,7 @@ struct LayerNorm : LayerDefaults {
     out.push_back({prefix + "bias", offset + N, {std::size_t(N)}});
   }
   /// weight ones, bias zeros, as PyTorch.
-  template <class ExecSpace, class T>
+  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t, std::uint64_t, Init) {
     Kokkos::parallel_for(
         "ktnn::LayerNorm::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
@@ -188,7 +190,7 @@ struct LayerNorm : LayerDefaults {
   }
 
   /// A thread per sample: its mean, then its variance about the mean.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     T const* weight = ctx.parameters;
     T const* bias = ctx.parameters + N;
@@ -214,7 +216,7 @@ struct LayerNorm : LayerDefaults {
   /// d weight = sum_i dy x-hat and d bias = sum_i dy (channel_sums over the
   /// batch); dx = inv / N (N g - sum_j g - x-hat sum_j g x-hat), g = dy weight,
   /// a thread per sample.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     T const* weight = ctx.parameters;
@@ -294,7 +296,7 @@ struct BatchNormBase : LayerDefaults {
   }
   /// weight ones, bias zeros; running mean zeros, running variance ones, no
   /// batches tracked: PyTorch's starting values.
-  template <class ExecSpace, class T>
+  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
   static void initialize(ExecSpace const& exec, T* params, T* state, std::size_t, std::uint64_t,
                          Init) {
     Kokkos::parallel_for(
@@ -315,7 +317,7 @@ struct BatchNormBase : LayerDefaults {
 
   /// Training mode: the batch's statistics (and the running ones updated);
   /// evaluation mode: the running statistics.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     T const* weight = ctx.parameters;
     T const* bias = ctx.parameters + C;
@@ -364,7 +366,7 @@ struct BatchNormBase : LayerDefaults {
   ///   dx = weight inv (dy - d bias / n - x-hat d weight / n);
   /// evaluation mode: the same sums with the running statistics, and
   /// dx = dy weight inv.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     T const* weight = ctx.parameters;
@@ -449,7 +451,7 @@ struct BatchNormBase : LayerDefaults {
   }
 
   /// mean[c] = the batch's mean of channel c.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void batch_mean(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, T* mean,
                          char const* step) {
     T const count = T(std::size_t(x.rows) * Pixels);

@@ -13,6 +13,7 @@
 /// spaces a plane's gradient is summed by one work item, on devices each
 /// input element gathers from its windows.
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/conv2d.hpp>
@@ -90,7 +91,7 @@ struct Pool2D : LayerDefaults {
 
   /// Forward. Host spaces: a work item per (sample, channel) plane; devices:
   /// a thread per output.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     using G = geometry;
     if constexpr (ops::device_kernels<ExecSpace>) {
@@ -124,7 +125,7 @@ struct Pool2D : LayerDefaults {
   /// window's gradient in window order (serial within the plane, so
   /// overlapping windows need no atomics). Devices: a thread per input
   /// element gathers from the windows that contain it.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     using G = geometry;
@@ -227,13 +228,13 @@ struct FlattenLayer : LayerDefaults {
   static constexpr int in_features = In::size;
   static constexpr int out_features = In::size;
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     ops::for_each_element(
         ctx.exec, "ktnn::Flatten::forward", std::size_t(x.rows), std::size_t(in_features),
         KOKKOS_LAMBDA(std::size_t n, std::size_t e) { y(n, e) = x(n, e); });
   }
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const>, Matrix<T const>,
                        Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
@@ -259,7 +260,7 @@ struct GlobalAvgPoolLayer : LayerDefaults {
   static constexpr int in_features = In::size;
   static constexpr int out_features = In::channels;
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     ops::for_each_element(
         ctx.exec, "ktnn::GlobalAvgPool2D::forward", std::size_t(x.rows), std::size_t(out_features),
@@ -270,7 +271,7 @@ struct GlobalAvgPoolLayer : LayerDefaults {
           y(n, c) = sum / T(In::pixels);
         });
   }
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const>, Matrix<T const>,
                        Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;

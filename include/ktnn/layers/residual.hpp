@@ -20,6 +20,7 @@
 /// front of the workspace, the inner layers' workspace after them.
 /// Parameters are named "<index>.block.<inner index>.<name>".
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -114,7 +115,7 @@ struct ResidualBlock {
     return gradient_buffers(batch) + inner_workspace<0>(exec, batch);
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     forward_from<0>(ctx, x);
     Matrix<T const> const last = output<depth - 1>(ctx);
@@ -123,7 +124,7 @@ struct ResidualBlock {
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) { y(i, j) = x(i, j) + last(i, j); });
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     // dy goes to the block unchanged (inner layers may overwrite theirs), so

@@ -14,6 +14,7 @@
 /// One thread per sample on every space: a sample's features are summed in
 /// order, so the result repeats bit for bit, and class counts are small.
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -58,7 +59,7 @@ struct SoftmaxBase : LayerDefaults {
     }
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     Kokkos::parallel_for(
         forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows), KOKKOS_LAMBDA(int i) {
@@ -81,7 +82,7 @@ struct SoftmaxBase : LayerDefaults {
     }
   }
 
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;

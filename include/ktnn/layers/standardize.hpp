@@ -6,6 +6,7 @@
 /// (model.hpp), and applied in the batched path and in inference() alike, so a
 /// user never repeats the scaling in a kernel. An optimizer never touches them.
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/ops/elementwise.hpp>
@@ -33,7 +34,7 @@ struct StandardizeState : LayerDefaults {
     out.push_back({prefix + "mean", offset, {std::size_t(N)}});
     out.push_back({prefix + "std", offset + N, {std::size_t(N)}});
   }
-  template <class ExecSpace, class T>
+  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
   static void initialize(ExecSpace const& exec, T*, T* state, std::size_t, std::uint64_t, Init) {
     Kokkos::parallel_for(
         "ktnn::Standardize::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
@@ -50,7 +51,7 @@ struct Standardize : detail::StandardizeState<N> {
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     forward_taylor<1>(ctx, x, y);
   }
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
@@ -61,7 +62,7 @@ struct Standardize : detail::StandardizeState<N> {
   }
   /// Taylor mode (see Dense::forward_taylor): the shift applies to value
   /// rows only; derivative rows are scaled.
-  template <int K, class ExecSpace, class T, class Isa>
+  template <int K, class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                              Matrix<T> y) {
     T const* state = ctx.state;
@@ -94,7 +95,7 @@ struct Unstandardize : detail::StandardizeState<N> {
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     forward_taylor<1>(ctx, x, y);
   }
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
@@ -103,7 +104,7 @@ struct Unstandardize : detail::StandardizeState<N> {
         ctx.exec, "ktnn::Unstandardize::backward", std::size_t(x.rows), N,
         KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) = dy(i, j) * state[N + j]; });
   }
-  template <int K, class ExecSpace, class T, class Isa>
+  template <int K, class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void forward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                              Matrix<T> y) {
     T const* state = ctx.state;
@@ -131,7 +132,7 @@ namespace detail {
 /// double. Deterministic: fixed chunks of rows are summed in order by one
 /// thread each, then the chunks in order, so every backend and thread count
 /// gives the same bits. A constant column gets std 1 (no division by zero).
-template <class ExecSpace, class T, class Source>
+template <class ExecSpace, class T, class Source, class KtnnTU = ::ktnn::detail::ThisTU>
 void column_statistics(ExecSpace const& exec, Source const& x, std::size_t n, int columns,
                        T* state) {
   constexpr std::size_t chunk = 1024;

@@ -21,6 +21,7 @@
 /// (no host round trip). Neither option set: the plain single pass, unchanged.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/losses/weights.hpp>
@@ -44,7 +45,7 @@ namespace detail {
 /// CrossEntropy with label smoothing `smoothing` and, when `weighted`, class
 /// weights `weights` (their sum `weight_total`); `weight_sum` is the device
 /// scalar the first pass reduces W into.
-template <class ExecSpace, class T, class Labels>
+template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
 void cross_entropy_with_options(
     ExecSpace const& exec, Matrix<T const> logits, Labels const& labels, Matrix<T> grad,
     Kokkos::View<LossSums, typename ExecSpace::memory_space> result, T smoothing, bool weighted,
@@ -153,7 +154,7 @@ struct CrossEntropy {
   /// d(mean loss)/d(logits) into `grad`. A label outside [0, classes) is
   /// never used as an index: the sample is counted in
   /// LossSums::invalid_labels and gets zero loss and gradient.
-  template <class ExecSpace, class T, class Labels>
+  template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
   void operator()(ExecSpace const& exec, Matrix<T const> logits, Labels const& labels,
                   Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {

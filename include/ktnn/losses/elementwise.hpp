@@ -8,6 +8,7 @@
 /// elements).
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/ops/space.hpp>
@@ -23,7 +24,8 @@ namespace ktnn::detail {
 /// element in output column j and its derivative with respect to y. The loss
 /// sum reported per sample is that sample's sum / width, so
 /// LossSums::mean_loss() is the mean over elements.
-template <class ExecSpace, class T, class Targets, class Element>
+template <class ExecSpace, class T, class Targets, class Element,
+          class KtnnTU = ::ktnn::detail::ThisTU>
 void elementwise_loss(char const* name, ExecSpace const& exec, Matrix<T const> prediction,
                       Targets const& targets, Matrix<T> grad,
                       Kokkos::View<LossSums, typename ExecSpace::memory_space> result,

@@ -3,6 +3,7 @@
 /// reduction: L = sum (y - t)^2 / (batch * width).
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/ops/space.hpp>
@@ -20,7 +21,7 @@ struct MSE {
   /// `targets` is a rank-2 View (batch x width) like the prediction. The loss
   /// sum reported per sample is that sample's sum of squares / width, so
   /// LossSums::mean_loss() is the MSE.
-  template <class ExecSpace, class T, class Targets>
+  template <class ExecSpace, class T, class Targets, class KtnnTU = ::ktnn::detail::ThisTU>
   void operator()(ExecSpace const& exec, Matrix<T const> prediction, Targets const& targets,
                   Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {

@@ -6,6 +6,7 @@
 /// that produce log-probabilities themselves.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 
@@ -27,7 +28,7 @@ struct NLLLoss {
   /// elsewhere). A label outside [0, classes) is never used as an index, as
   /// in CrossEntropy: the sample is counted in LossSums::invalid_labels and
   /// gets zero loss and gradient.
-  template <class ExecSpace, class T, class Labels>
+  template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
   void operator()(ExecSpace const& exec, Matrix<T const> input, Labels const& labels,
                   Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {

@@ -7,6 +7,7 @@
 /// lambda reloads every captured View after each store and stays scalar). On devices each work item
 /// takes a short run (one element by default), so neighbouring threads touch neighbouring elements.
 
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -20,7 +21,8 @@ namespace ktnn::ops {
 /// work item takes `DeviceRun` consecutive elements (default 1); a longer run
 /// puts more independent loads in flight per thread, which the bench/ stream
 /// cases compare with Kokkos::deep_copy on a GPU.
-template <int DeviceRun = 1, class ExecSpace, class RangeFunctor>
+template <int DeviceRun = 1, class ExecSpace, class RangeFunctor,
+          class KtnnTU = ::ktnn::detail::ThisTU>
 void for_each_range(ExecSpace const& exec, char const* label, std::size_t n,
                     RangeFunctor const& f) {
   static_assert(DeviceRun >= 1, "ktnn::ops::for_each_range: DeviceRun must be positive");
@@ -39,7 +41,7 @@ void for_each_range(ExecSpace const& exec, char const* label, std::size_t n,
 /// a batch goes through here. Host spaces take a row per work item (the inner
 /// loop over columns vectorizes and needs no division); devices take an
 /// element per thread, so neighbouring threads touch neighbouring elements.
-template <class ExecSpace, class ElementFunctor>
+template <class ExecSpace, class ElementFunctor, class KtnnTU = ::ktnn::detail::ThisTU>
 void for_each_element(ExecSpace const& exec, char const* label, std::size_t rows, std::size_t cols,
                       ElementFunctor const& f) {
   if (rows == 0 || cols == 0) return;
@@ -74,7 +76,7 @@ KOKKOS_INLINE_FUNCTION void fill_range(T* KOKKOS_RESTRICT x, std::size_t begin, 
 namespace ktnn::ops {
 
 /// x[i] = value for every i, vectorized on the host.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void fill(ExecSpace const& exec, char const* label, T* x, std::size_t n, T value) {
   for_each_range(
       exec, label, n, KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {

@@ -19,6 +19,7 @@
 /// bias, apply an activation or accumulate (beta = 1).
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/ops/space.hpp>
 
@@ -200,7 +201,7 @@ struct TeamGemm {
 
 /// The device product: one launch, or two with split-K (slices, then their
 /// sum in slice order through the epilogue).
-template <class ExecSpace, class T, class Epilogue>
+template <class ExecSpace, class T, class Epilogue, class KtnnTU = ::ktnn::detail::ThisTU>
 void team_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                Epilogue const& epilogue, ops::Workspace<T> work) {
   using S = ops::TeamGemmShape;
@@ -324,7 +325,8 @@ KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> 
 }
 
 /// The host kernel: one MR x NR register tile of C per work item.
-template <int MR, int NR, class ExecSpace, class T, class Epilogue>
+template <int MR, int NR, class ExecSpace, class T, class Epilogue,
+          class KtnnTU = ::ktnn::detail::ThisTU>
 void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                    Epilogue const& epilogue) {
   int const tiles_m = (a.rows + MR - 1) / MR;
@@ -368,7 +370,7 @@ inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, double const* a, 
 /// Computes the product with CBLAS into the epilogue's output, then applies
 /// the epilogue there (a StoreScaled epilogue maps onto BLAS's beta). Returns
 /// false where BLAS cannot take the operands' strides.
-template <class ExecSpace, class T, class Epilogue>
+template <class ExecSpace, class T, class Epilogue, class KtnnTU = ::ktnn::detail::ThisTU>
 bool blas_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                Epilogue const& epilogue) {
   auto const c = epilogue.output();
@@ -461,7 +463,7 @@ void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T 
 
 /// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
 /// within a few cache lines per work item.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void transpose(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T> b) {
   if (a.rows != b.cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",

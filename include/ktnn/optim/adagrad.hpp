@@ -4,6 +4,7 @@
 /// L2 weight decay added to the gradient. One kernel over the whole arena.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 
@@ -120,6 +121,7 @@ class Adagrad {
   /// PyTorch's state "sum": the running sum of squared gradients.
   Kokkos::View<T*, memory_space> const& sum_of_squares() const { return sum_; }
 
+  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != sum_.extent(0))

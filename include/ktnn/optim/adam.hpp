@@ -4,6 +4,7 @@
 /// One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 
@@ -127,6 +128,7 @@ class Adam {
   Kokkos::View<T*, memory_space> const& first_moment() const { return m_; }
   Kokkos::View<T*, memory_space> const& second_moment() const { return v_; }
 
+  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != m_.extent(0))

@@ -14,6 +14,7 @@
 /// makes the norm Inf, the finite gradients 0 and itself NaN.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/space.hpp>
 #include <ktnn/optim/checks.hpp>
@@ -66,7 +67,7 @@ std::size_t clip_partials(ExecSpace const& exec, std::size_t n) {
 /// The three kernels: partial sums of squares, their total in order (norm and
 /// factor into device scalars), the scaling. `partial` holds at least
 /// clip_partials(exec, n) values.
-template <class ExecSpace, class T>
+template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
 void clip_gradient_norm(ExecSpace const& exec, T* g, std::size_t n, T max_norm,
                         Kokkos::View<double*, typename ExecSpace::memory_space> const& partial,
                         Kokkos::View<T, typename ExecSpace::memory_space> const& norm,

@@ -5,6 +5,7 @@
 /// gradient. One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 
@@ -153,6 +154,7 @@ class RMSprop {
   Kokkos::View<T*, memory_space> const& gradient_average() const { return average_; }
   Kokkos::View<T*, memory_space> const& momentum_buffer() const { return buffer_; }
 
+  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != square_.extent(0))

@@ -3,6 +3,7 @@
 /// weight decay, as torch.optim.SGD (dampening 0). One kernel over the arena.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 
@@ -115,6 +116,7 @@ class SGD {
   }
 
   /// p -= lr * update(g): one fused kernel over the whole arena.
+  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) ||

@@ -8,6 +8,7 @@
 /// it found it.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/losses/loss.hpp>
@@ -105,7 +106,7 @@ inline void append_csv(std::string const& path, EpochMetrics const& m) {
 /// [0, classes) each become a ktnn::Error naming the sample, the feature or
 /// label and the value. Function datasets are checked as they are gathered
 /// (labels by the loss kernel).
-template <class ExecSpace, class Dataset>
+template <class ExecSpace, class Dataset, class KtnnTU = ::ktnn::detail::ThisTU>
 void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& data, int classes,
                    bool inputs) {
   if constexpr (requires { data.inputs.view(); }) {

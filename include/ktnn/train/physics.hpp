@@ -29,6 +29,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/jet.hpp>
+#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/derivatives.hpp>
@@ -81,7 +82,7 @@ inline constexpr int residual_count<Kokkos::Array<S, R>> = int(R);
 /// and their derivatives with respect to the Taylor outputs, scaled by
 /// `weight / points`, written into the adjoints.
 template <int In, int Out, class ExecSpace, class T, class Residual, class Points, class Rows,
-          class Jacobian>
+          class Jacobian, class KtnnTU = ::ktnn::detail::ThisTU>
 void residual_term(ExecSpace const& exec, Residual const& residual, Points const& points,
                    Rows const& u, Jacobian const& grad, Rows const& lap, Rows const& u_bar,
                    Jacobian const& grad_bar, Rows const& lap_bar, T weight,
@@ -126,7 +127,7 @@ void residual_term(ExecSpace const& exec, Residual const& residual, Points const
 
 /// A value term: (u - target)^2 summed per point over the outputs / Out into
 /// `sums`, and weight * 2 (u - target) / (points * Out) into `gradient`.
-template <class ExecSpace, class T, class Targets>
+template <class ExecSpace, class T, class Targets, class KtnnTU = ::ktnn::detail::ThisTU>
 void value_term(ExecSpace const& exec, char const* label, Matrix<T const> u, Targets const& targets,
                 Matrix<T> gradient, T weight,
                 Kokkos::View<LossSums, typename ExecSpace::memory_space> const& sums) {
@@ -196,7 +197,8 @@ class PhysicsInformed {
   /// in_features), and optionally boundary points with their values (and
   /// data points with theirs); any layout. An empty View skips a term.
   template <class Interior, class BoundaryX = NoGradient, class BoundaryU = NoGradient,
-            class DataX = NoGradient, class DataU = NoGradient>
+            class DataX = NoGradient, class DataU = NoGradient,
+            class KtnnTU = ::ktnn::detail::ThisTU>
   void gradient(Interior const& interior, BoundaryX const& boundary_x = {},
                 BoundaryU const& boundary_u = {}, DataX const& data_x = {},
                 DataU const& data_u = {}) {
