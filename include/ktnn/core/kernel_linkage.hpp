@@ -1,7 +1,8 @@
 #pragma once
 /// \file Why every ktnn function that launches a kernel written as a lambda
-/// takes a last template parameter `KtnnTU`, defaulted to a type that belongs
-/// to the including translation unit alone.
+/// (a KOKKOS_LAMBDA, or a `[=] KOKKOS_FUNCTION` lambda handed to one) takes a
+/// last template parameter `KtnnTU`, defaulted to a type that belongs to the
+/// including translation unit alone.
 ///
 /// nvcc (seen with CUDA 13.0) turns a KOKKOS_LAMBDA (a __host__ __device__
 /// lambda) into a wrapper object whose copy, call and destruction on the host

@@ -258,7 +258,7 @@ struct Dense {
   /// Batched backward. `dy` holds dL/dy on entry and is overwritten with
   /// dL/dz. Adds dL/dW and dL/db to the gradients or overwrites them (by
   /// ctx.accumulate); writes dL/dx into `dx` unless `dx` is empty.
-  template <class ExecSpace, class T, class Isa>
+  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     T* const grad_bias = ctx.gradients + weight_count;
@@ -300,7 +300,7 @@ struct Dense {
 
   /// The backward pass of forward_taylor: parameter gradients (by
   /// ctx.accumulate) and, unless empty, dx, from dy (overwritten).
-  template <int K, class ExecSpace, class T, class Isa>
+  template <int K, class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
   static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                               Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     T* const grad_bias = ctx.gradients + weight_count;
