@@ -126,7 +126,7 @@ TEST_CASE("Sequential: image shapes at compile time, PyTorch names and shapes") 
   REQUIRE(names.size() == 8);
   CHECK(names[0].name == "0.weight");
   CHECK(names[0].shape == std::vector<std::size_t>{32, 1, 3, 3});
-  CHECK(names[3].name == "2.bias");
+  CHECK(names[3].name == "3.bias");  // Conv2d, ReLU, MaxPool2d, Conv2d
   CHECK(names[2].shape == std::vector<std::size_t>{64, 32, 3, 3});
   CHECK(Cnn::name().find("Conv2D<Image<1, 28, 28>, 32, 3, ReLU, Padding<1>>") != std::string::npos);
   CHECK(Cnn::name().find("MaxPool2D<2> on Image<32, 28, 28>") != std::string::npos);
@@ -252,7 +252,7 @@ TEST_CASE_TEMPLATE_DEFINE("Residual: x + block(x), names, per-sample call", Spac
   auto const names = Arch::describe();
   REQUIRE(names.size() == 8);
   CHECK(names[2].name == "1.block.0.weight");
-  CHECK(names[5].name == "1.block.1.bias");
+  CHECK(names[5].name == "1.block.2.bias");  // Linear, ReLU, Linear
   CHECK(names[6].name == "2.weight");
   CHECK(names[6].offset == Plain::offset_of<3>);
 

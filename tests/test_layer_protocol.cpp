@@ -181,8 +181,8 @@ TEST_CASE_TEMPLATE_DEFINE("a layer defined outside the library: names, training,
   ktnn::Model<Net, double, Space> model(5, Space{});
   auto const& index = model.parameter_index();
   REQUIRE(index.size() == 6);
-  CHECK(index[2].name == "1.weight");
-  CHECK(index[3].name == "1.bias");
+  CHECK(index[2].name == "2.weight");  // Linear, Tanh, LayerNorm
+  CHECK(index[3].name == "2.bias");
   CHECK(index[3].shape == std::vector<std::size_t>{16});
 
   int const n = 64;

@@ -72,8 +72,8 @@ TEST_CASE("Sequential: compile-time shapes, parameter layout and PyTorch names")
   CHECK(index[0].shape == std::vector<std::size_t>{256, 784});
   CHECK(index[1].name == "0.bias");
   CHECK(index[1].offset == 784 * 256);
-  CHECK(index[2].name == "1.weight");
-  CHECK(index[4].name == "3.weight");  // the ReLU at index 2 has no parameters
+  CHECK(index[2].name == "2.weight");  // the fused ReLU is module 1, as in PyTorch
+  CHECK(index[4].name == "4.weight");  // the ReLU at index 3 has no parameters
   CHECK(index[5].offset + index[5].size() == Mlp::param_count);
 }
 

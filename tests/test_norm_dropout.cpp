@@ -669,8 +669,8 @@ TEST_CASE_TEMPLATE_DEFINE("input derivatives through the new layers match finite
   ktnn::Model<Arch, double, Space> model(3);
   randomize_layer(1)(model);
   randomize_layer(3)(model);
-  fill_named(model.state("3.running_mean"), 3, -0.5, 0.5);
-  fill_named(model.state("3.running_var"), 4, 0.2, 2);
+  fill_named(model.state("5.running_mean"), 3, -0.5, 0.5);
+  fill_named(model.state("5.running_var"), 4, 0.2, 2);
   int const n = 5;
   Kokkos::View<double**, Kokkos::LayoutRight, Mem> x("x", n, 3);
   ktnn_test::fill_uniform(x, 11, -1.5, 1.5);

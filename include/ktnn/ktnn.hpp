@@ -13,6 +13,8 @@
 #include <ktnn/data/idx.hpp>
 #include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
+#include <ktnn/io/model_file.hpp>
+#include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/conv2d.hpp>
 #include <ktnn/layers/dense.hpp>

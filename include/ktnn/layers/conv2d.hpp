@@ -224,6 +224,8 @@ struct Conv2D {
                 "ktnn::Conv2D: an option is not an activation, ktnn::Stride<S>, ktnn::Padding<P> "
                 "or ktnn::Dilation<D>");
   using activation = typename detail::first_activation<Options...>::type;
+  /// Conv2d, then the activation's module unless it is Identity.
+  static constexpr std::size_t torch_modules = std::is_same_v<activation, Identity> ? 1 : 2;
   static constexpr int stride = detail::first_set<0, 1, detail::conv_option<Options>::stride...>();
   static constexpr int padding =
       detail::first_set<-1, 0, detail::conv_option<Options>::padding...>();

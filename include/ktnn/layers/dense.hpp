@@ -202,6 +202,8 @@ struct Dense {
   static constexpr std::size_t state_count = 0;
   static constexpr std::size_t saved_per_sample = Act::needs_input ? Out : 0;
   using activation = Act;
+  /// Linear, then the activation's module unless it is Identity.
+  static constexpr std::size_t torch_modules = std::is_same_v<Act, Identity> ? 1 : 2;
 
   static void describe(std::string const& prefix, std::size_t offset,
                        std::vector<ParameterInfo>& out) {

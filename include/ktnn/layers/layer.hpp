@@ -27,6 +27,11 @@
 ///                                  type may differ from the parameter type
 ///
 /// LayerDefaults supplies the members a simple layer does not need.
+///
+/// Optional: `static constexpr std::size_t torch_modules`, how many modules of
+/// the equivalent torch.nn.Sequential the layer stands for (default 1; a
+/// Dense with a fused ReLU is two, Linear then ReLU). Sequential numbers its
+/// tensors by it, so names and indexes match PyTorch's state_dict.
 
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/init.hpp>

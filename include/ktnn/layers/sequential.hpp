@@ -190,6 +190,18 @@ struct Sequential {
       std::index_sequence<I...>) {
     return prefix({layer<I>::saved_per_sample...});
   }
+  template <class L>
+  static constexpr std::size_t torch_modules_of() {
+    if constexpr (requires { L::torch_modules; })
+      return L::torch_modules;
+    else
+      return 1;
+  }
+  template <std::size_t... I>
+  static constexpr std::array<std::size_t, depth + 1> torch_index_prefix(
+      std::index_sequence<I...>) {
+    return prefix({torch_modules_of<layer<I>>()...});
+  }
   template <std::size_t... I>
   static constexpr int widest(std::index_sequence<I...>) {
     return std::max({layer<I>::out_features...});
@@ -215,8 +227,15 @@ struct Sequential {
   static constexpr std::size_t state_offset_of = state_offset[I];
   /// The widest layer output (the per-sample path's buffer size).
   static constexpr int max_width = widest(all{});
+  /// Each layer's index in the equivalent torch.nn.Sequential, where a fused
+  /// activation is a module of its own: the prefix of its tensors' names.
+  static constexpr std::array<std::size_t, depth + 1> torch_index = torch_index_prefix(all{});
+  /// Modules of the equivalent torch.nn.Sequential.
+  static constexpr std::size_t torch_modules = torch_index[depth];
 
-  /// Parameter names as PyTorch's nn.Sequential state_dict has them.
+  /// Parameter names as the equivalent torch.nn.Sequential's state_dict has
+  /// them: Sequential<Dense<784, 256, ReLU>, Dense<256, 10>> is Linear, ReLU,
+  /// Linear, so "0.weight", "0.bias", "2.weight", "2.bias".
   static std::vector<ParameterInfo> describe() {
     std::vector<ParameterInfo> out;
     describe_from<0>(out, false);
@@ -252,9 +271,9 @@ struct Sequential {
   template <std::size_t I>
   static void describe_from(std::vector<ParameterInfo>& out, bool state) {
     if (state)
-      layer<I>::describe_state(std::to_string(I) + ".", state_offset[I], out);
+      layer<I>::describe_state(std::to_string(torch_index[I]) + ".", state_offset[I], out);
     else
-      layer<I>::describe(std::to_string(I) + ".", param_offset[I], out);
+      layer<I>::describe(std::to_string(torch_index[I]) + ".", param_offset[I], out);
     if constexpr (I + 1 < depth) describe_from<I + 1>(out, state);
   }
   template <std::size_t I>
