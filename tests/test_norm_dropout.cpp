@@ -667,8 +667,8 @@ TEST_CASE_TEMPLATE_DEFINE("input derivatives through the new layers match finite
                                 ktnn::Dropout<0.5>, ktnn::Dense<5, 4, ktnn::LeakyReLU>,
                                 ktnn::Softmax, ktnn::Dense<4, 3>, ktnn::LogSoftmax>;
   ktnn::Model<Arch, double, Space> model(3);
-  randomize_layer(1)(model);
-  randomize_layer(3)(model);
+  randomize_layer(2)(model);  // LayerNorm: after Linear and Tanh
+  randomize_layer(5)(model);  // BatchNorm1d
   fill_named(model.state("5.running_mean"), 3, -0.5, 0.5);
   fill_named(model.state("5.running_var"), 4, 0.2, 2);
   int const n = 5;
