@@ -130,10 +130,15 @@ void load(Model& model, std::string const& path, LoadOptions const& options = {}
   using T = typename Model::value_type;
   auto const file = io::read_file(path);
   auto const& parsed = file.parsed;
-  auto params = Kokkos::create_mirror_view(Kokkos::view_alloc(Kokkos::WithoutInitializing),
-                                           model.parameters());
-  auto state =
-      Kokkos::create_mirror_view(Kokkos::view_alloc(Kokkos::WithoutInitializing), model.state());
+  // Host arrays of their own, never mirrors: on a host space a mirror is the
+  // model's own arena, and a tensor that fails late would leave the earlier
+  // ones already overwritten.
+  Kokkos::View<T*, Kokkos::HostSpace> params(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load::parameters"),
+      model.parameters().extent(0));
+  Kokkos::View<T*, Kokkos::HostSpace> state(
+      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load::state"),
+      model.state().extent(0));
   std::size_t found = 0;
   auto read_all = [&](std::vector<ParameterInfo> const& index, T* host) {
     for (auto const& info : index) {
