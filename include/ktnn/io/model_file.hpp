@@ -12,6 +12,7 @@
 /// Nothing in the model changes unless the whole file is good.
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/io/load_image.hpp>
 #include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/version.hpp>
@@ -36,13 +37,7 @@ struct SaveOptions {
   std::map<std::string, std::string> metadata = {};
 };
 
-struct LoadOptions {
-  /// Throw when the file holds a tensor the model does not have (PyTorch's
-  /// strict=True). Either way, every tensor of the model must be there.
-  bool strict = true;
-  /// Throw when a value is NaN or Inf, naming the tensor and the element.
-  bool check_finite = false;
-};
+// LoadOptions: io/load_image.hpp.
 
 namespace io::detail {
 /// PyTorch keeps BatchNorm's batch count as int64: so does the file.
@@ -56,12 +51,6 @@ constexpr DType dtype_of() {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "ktnn::save/load: models of float or double only");
   return std::is_same_v<T, float> ? DType::F32 : DType::F64;
-}
-
-inline std::string shape_string(std::vector<std::size_t> const& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 /// What ktnn writes in every file's __metadata__.
@@ -83,24 +72,6 @@ void append_tensors(std::vector<OutTensor>& out, std::vector<ParameterInfo> cons
                    info.shape, std::span<T const>(host + info.offset, info.size())});
 }
 
-/// Copies tensor `t` of `file` into host[offset, offset + size) as T,
-/// checking shape (and values, when asked) first.
-template <class T>
-void read_tensor(Parsed const& file, TensorEntry const& t, ParameterInfo const& info, T* host,
-                 LoadOptions const& options) {
-  if (t.shape != info.shape)
-    ktnn::detail::fail("ktnn::load", file.file, ": tensor '", info.name, "' has shape ",
-                       shape_string(t.shape), " in the file, the model's is ",
-                       shape_string(info.shape));
-  auto const* bytes = file.data.data() + t.begin;
-  for (std::size_t i = 0; i < info.size(); ++i) {
-    double const v = element(t.dtype, bytes, i);
-    if (options.check_finite && !std::isfinite(v))
-      ktnn::detail::fail("ktnn::load", file.file, ": tensor '", info.name, "' element ", i, " is ",
-                         v, " (check_finite is on)");
-    host[info.offset + i] = T(v);
-  }
-}
 }  // namespace io::detail
 
 /// Writes the model's parameters and state to `path` (safetensors), under
@@ -109,6 +80,10 @@ void read_tensor(Parsed const& file, TensorEntry const& t, ParameterInfo const& 
 template <class Model>
 void save(Model const& model, std::string const& path, SaveOptions const& options = {}) {
   using T = typename Model::value_type;
+  if (options.dtype == io::DType::I64)
+    ktnn::detail::fail("ktnn::save", path,
+                       ": SaveOptions::dtype is I64, which ktnn keeps for counts; choose F64, "
+                       "F32, F16 or BF16");
   auto const params = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.parameters());
   auto const state = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.state());
   std::vector<io::OutTensor> tensors;
@@ -120,6 +95,27 @@ void save(Model const& model, std::string const& path, SaveOptions const& option
   io::write_file(path, bytes);
 }
 
+/// Loads a safetensors image already parsed in memory (io::parse) into the
+/// model's parameters and state: the checks and conversions of load(model,
+/// path), which calls it. Throws ktnn::Error naming the image, the tensor and
+/// the problem, and then leaves the model as it was.
+template <class Model>
+void load(Model& model, io::Parsed const& parsed, LoadOptions const& options = {}) {
+  // Copies, never mirror views: on a host space a mirror view is the arena
+  // itself, and a file that fails half way would leave the model half loaded.
+  // They start as the arenas, so anything no tensor names keeps its value.
+  auto params =
+      Kokkos::create_mirror(Kokkos::view_alloc(Kokkos::WithoutInitializing), model.parameters());
+  auto state =
+      Kokkos::create_mirror(Kokkos::view_alloc(Kokkos::WithoutInitializing), model.state());
+  Kokkos::deep_copy(params, model.parameters());
+  Kokkos::deep_copy(state, model.state());
+  io::load_image(parsed, Model::architecture::name(), model.parameter_index(), params.data(),
+                 model.state_index(), state.data(), options);
+  Kokkos::deep_copy(model.parameters(), params);
+  Kokkos::deep_copy(model.state(), state);
+}
+
 /// Reads `path` (safetensors, from ktnn or PyTorch) into the model's
 /// parameters and state. Every tensor of the model must be in the file with
 /// its shape; values of F32, F64, F16 or BF16 are converted to the model's
@@ -127,45 +123,8 @@ void save(Model const& model, std::string const& path, SaveOptions const& option
 /// then leaves the model as it was.
 template <class Model>
 void load(Model& model, std::string const& path, LoadOptions const& options = {}) {
-  using T = typename Model::value_type;
   auto const file = io::read_file(path);
-  auto const& parsed = file.parsed;
-  // Host arrays of their own, never mirrors: on a host space a mirror is the
-  // model's own arena, and a tensor that fails late would leave the earlier
-  // ones already overwritten.
-  Kokkos::View<T*, Kokkos::HostSpace> params(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load::parameters"),
-      model.parameters().extent(0));
-  Kokkos::View<T*, Kokkos::HostSpace> state(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load::state"),
-      model.state().extent(0));
-  std::size_t found = 0;
-  auto read_all = [&](std::vector<ParameterInfo> const& index, T* host) {
-    for (auto const& info : index) {
-      auto const* t = parsed.find(info.name);
-      if (t == nullptr)
-        ktnn::detail::fail("ktnn::load", path, ": the model's tensor '", info.name, "' (shape ",
-                           io::detail::shape_string(info.shape), ") is not in the file, which has ",
-                           parsed.tensors.size(), " tensors; the model is ",
-                           Model::architecture::name());
-      io::detail::read_tensor(parsed, *t, info, host, options);
-      ++found;
-    }
-  };
-  read_all(model.parameter_index(), params.data());
-  read_all(model.state_index(), state.data());
-  if (options.strict && found != parsed.tensors.size())
-    for (auto const& t : parsed.tensors) {
-      bool known = false;
-      for (auto const* index : {&model.parameter_index(), &model.state_index()})
-        for (auto const& info : *index) known |= info.name == t.name;
-      if (!known && t.name.rfind("ktnn.", 0) != 0)
-        ktnn::detail::fail("ktnn::load", path, ": the file's tensor '", t.name,
-                           "' is not in the model ", Model::architecture::name(),
-                           " (LoadOptions::strict)");
-    }
-  Kokkos::deep_copy(model.parameters(), params);
-  Kokkos::deep_copy(model.state(), state);
+  load(model, file.parsed, options);
 }
 
 }  // namespace ktnn

@@ -33,9 +33,11 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -108,6 +110,10 @@ struct Parsed {
 
 /// The header-size limit of the reference implementation.
 inline constexpr std::size_t max_header_bytes = 100'000'000;
+/// How deep the header's JSON may nest: a safetensors header is three levels
+/// ({name: {"shape": [...]}}); a hostile one nested millions deep would take
+/// gigabytes as a tree (the reference's JSON parser stops at 128).
+inline constexpr int max_header_depth = 16;
 
 namespace detail {
 using ktnn::detail::fail;
@@ -129,6 +135,32 @@ inline void store_le64(unsigned char* p, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
 }
 
+/// A JSON value for an error message, bounded: a hostile header may hold a
+/// string of megabytes or arrays nested a million deep, and dump() recurses
+/// once per level. Short arrays of scalars are shown whole; anything else is
+/// summarized by its type and size.
+inline std::string describe(nlohmann::json const& v) {
+  constexpr std::size_t limit = 80;
+  auto clip = [&](std::string s) {
+    if (s.size() > limit) s = s.substr(0, limit) + "...";
+    return s;
+  };
+  if (v.is_array()) {
+    bool flat = v.size() <= 8;
+    for (auto const& e : v) flat = flat && e.is_primitive() && !e.is_string();
+    if (flat) return clip(v.dump());
+    return "an array of " + std::to_string(v.size()) + " elements";
+  }
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " members";
+  return clip(v.dump());
+}
+
+/// The first `limit` characters of a message from elsewhere (nlohmann quotes
+/// the offending token, which a hostile header can make megabytes long).
+inline std::string clipped(std::string_view s, std::size_t limit = 240) {
+  return s.size() <= limit ? std::string(s) : std::string(s.substr(0, limit)) + "...";
+}
+
 /// A JSON value that is a non-negative integer that fits size_t, or fails.
 inline std::size_t as_size(nlohmann::json const& v, std::string const& file,
                            std::string const& tensor, char const* what) {
@@ -138,7 +170,7 @@ inline std::size_t as_size(nlohmann::json const& v, std::string const& file,
   } else if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
     return std::size_t(v.get<std::int64_t>());
   }
-  fail("ktnn::io::safetensors", file, ": tensor '", tensor, "': ", what, " holds ", v.dump(),
+  fail("ktnn::io::safetensors", file, ": tensor '", tensor, "': ", what, " holds ", describe(v),
        ", expected a non-negative integer");
 }
 
@@ -237,9 +269,20 @@ inline void store_element(DType d, unsigned char* p, std::size_t i, double value
     case DType::BF16:
       store(float_to_bf16(float(value)));
       break;
-    case DType::I64:
-      store(std::uint64_t(std::int64_t(value)));
+    case DType::I64: {
+      // A count (BatchNorm's num_batches_tracked) kept as float or double, so
+      // whatever a loaded file put there: NaN is written as 0 and values
+      // beyond int64 saturate (converting them would be undefined).
+      std::int64_t n = 0;
+      if (value >= 0x1p63)
+        n = std::numeric_limits<std::int64_t>::max();
+      else if (value < -0x1p63)
+        n = std::numeric_limits<std::int64_t>::min();
+      else if (value == value)
+        n = std::int64_t(value);
+      store(std::uint64_t(n));
       break;
+    }
   }
 }
 
@@ -271,25 +314,31 @@ inline Parsed parse(std::string const& file, unsigned char const* bytes, std::si
   auto const* const json_end = json_begin + n;
 
   // Duplicate names: nlohmann keeps the last of two equal keys, so count the
-  // top-level keys as the parser meets them.
-  std::vector<std::string> keys;
+  // top-level keys as the parser meets them (in a hash set: a header may hold
+  // millions of keys). Nesting is refused as the parser meets it, before the
+  // tree grows (the Error passes through nlohmann, which unwinds cleanly).
+  std::unordered_set<std::string> keys;
   std::string duplicate;
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(
         json_begin, json_end,
         [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-          if (event == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string()) {
+          using event_t = nlohmann::json::parse_event_t;
+          if (event == event_t::key && depth == 1 && parsed.is_string()) {
             auto const& key = parsed.get_ref<std::string const&>();
-            if (duplicate.empty() && std::find(keys.begin(), keys.end(), key) != keys.end())
-              duplicate = key;
-            keys.push_back(key);
+            if (!keys.insert(key).second && duplicate.empty()) duplicate = key;
           }
+          if ((event == event_t::object_start || event == event_t::array_start) &&
+              depth >= max_header_depth)
+            fail(op, file, ": the header nests deeper than ", max_header_depth,
+                 " levels (a safetensors header nests 3)");
           return true;
         });
   } catch (nlohmann::json::exception const& e) {
-    fail(op, file, ": the header is not valid JSON: ", e.what());
+    fail(op, file, ": the header is not valid JSON: ", detail::clipped(e.what()));
   }
+  if (duplicate == "__metadata__") fail(op, file, ": __metadata__ appears twice in the header");
   if (!duplicate.empty()) fail(op, file, ": tensor '", duplicate, "' appears twice in the header");
   if (!header.is_object())
     fail(op, file, ": the header is ", header.type_name(), ", not an object");
@@ -313,12 +362,14 @@ inline Parsed parse(std::string const& file, unsigned char const* bytes, std::si
     for (char const* field : {"dtype", "shape", "data_offsets"})
       if (!entry.contains(field)) fail(op, file, ": tensor '", name, "' has no ", field);
     auto const& dtype = entry["dtype"];
-    if (!dtype.is_string()) fail(op, file, ": tensor '", name, "': dtype is not a string");
+    if (!dtype.is_string())
+      fail(op, file, ": tensor '", name, "': dtype is ", detail::describe(dtype), ", not a string");
     TensorEntry t;
     t.name = name;
     t.dtype = detail::parse_dtype(file, name, dtype.get<std::string>());
     auto const& shape = entry["shape"];
-    if (!shape.is_array()) fail(op, file, ": tensor '", name, "': shape is not an array");
+    if (!shape.is_array())
+      fail(op, file, ": tensor '", name, "': shape is ", detail::describe(shape), ", not an array");
     std::size_t elements = 1;
     bool overflow = false;
     for (auto const& e : shape) {
@@ -328,18 +379,22 @@ inline Parsed parse(std::string const& file, unsigned char const* bytes, std::si
     }
     auto const& offsets = entry["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2)
-      fail(op, file, ": tensor '", name, "': data_offsets is ", offsets.dump(),
+      fail(op, file, ": tensor '", name, "': data_offsets is ", detail::describe(offsets),
            ", expected [begin, end]");
     t.begin = detail::as_size(offsets[0], file, name, "data_offsets");
     t.end = detail::as_size(offsets[1], file, name, "data_offsets");
-    if (t.begin > t.end || t.end > out.data.size())
+    if (t.begin > t.end)
+      fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
+           "] are reversed (begin after end)");
+    if (t.end > out.data.size())
       fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
            "] lie outside the ", out.data.size(), " bytes of data");
     std::size_t bytes_needed = 0;
     overflow |= __builtin_mul_overflow(elements, dtype_size(t.dtype), &bytes_needed);
     if (overflow || bytes_needed != t.end - t.begin)
-      fail(op, file, ": tensor '", name, "': ", dtype_name(t.dtype), " of shape ", shape.dump(),
-           " needs ", overflow ? std::string("more than 2^64") : std::to_string(bytes_needed),
+      fail(op, file, ": tensor '", name, "': ", dtype_name(t.dtype), " of shape ",
+           detail::describe(shape), " needs ",
+           overflow ? std::string("more than 2^64") : std::to_string(bytes_needed),
            " bytes, but data_offsets give ", t.end - t.begin);
     out.tensors.push_back(std::move(t));
   }
@@ -371,7 +426,9 @@ struct File {
 /// parses it.
 inline File read_file(std::string const& path) {
   using detail::fail;
-  int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at `path` must not hang the open (it is then refused
+  // as not a regular file); reads of regular files never block on it.
+  int const fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("ktnn::io::read_file", path, ": cannot open: ", std::strerror(errno));
   struct Closer {
     int fd;
@@ -381,7 +438,11 @@ inline File read_file(std::string const& path) {
   if (::fstat(fd, &st) != 0) fail("ktnn::io::read_file", path, ": ", std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail("ktnn::io::read_file", path, ": not a regular file");
   File f;
-  f.bytes.resize(std::size_t(st.st_size));
+  try {
+    f.bytes.resize(std::size_t(st.st_size));
+  } catch (std::bad_alloc const&) {
+    fail("ktnn::io::read_file", path, ": ", st.st_size, " bytes do not fit in memory");
+  }
   std::size_t done = 0;
   while (done < f.bytes.size()) {
     ssize_t const got = ::read(fd, f.bytes.data() + done, f.bytes.size() - done);
@@ -473,11 +534,14 @@ inline void write_file(std::string const& path, std::span<unsigned char const> b
                  "' is unchanged");
   };
   if (::fchmod(fd, 0644) != 0) abandon("setting the temporary file's permissions");
+  // Written in two halves (and chunks of at most 16 MiB): an injected fault
+  // strikes after the first half, as a full disk would, however small the file.
+  std::size_t const half = bytes.size() / 2;
   std::size_t done = 0;
   while (done < bytes.size()) {
-    std::size_t const chunk = std::min<std::size_t>(bytes.size() - done, std::size_t(1) << 24);
-    // An injected fault strikes after half the file, as a full disk would.
-    if (done >= bytes.size() / 2 && fault(WriteStage::write)) abandon("writing the temporary file");
+    std::size_t chunk = std::min<std::size_t>(bytes.size() - done, std::size_t(1) << 24);
+    if (done < half) chunk = std::min(chunk, half - done);
+    if (done >= half && fault(WriteStage::write)) abandon("writing the temporary file");
     ssize_t const wrote = ::write(fd, bytes.data() + done, chunk);
     if (wrote < 0 && errno == EINTR) continue;
     if (wrote <= 0) {
@@ -487,7 +551,10 @@ inline void write_file(std::string const& path, std::span<unsigned char const> b
     done += std::size_t(wrote);
   }
   if (fault(WriteStage::sync) || ::fsync(fd) != 0) abandon("flushing the temporary file to disk");
-  int const closed = fault(WriteStage::close) ? -1 : ::close(fd);
+  // close releases the descriptor even when it reports an error (Linux), so
+  // the injected fault closes it too.
+  int closed = ::close(fd);
+  if (fault(WriteStage::close)) closed = -1;
   fd = -1;
   if (closed != 0) abandon("closing the temporary file");
   if (fault(WriteStage::rename) || ::rename(temporary.c_str(), path.c_str()) != 0)
