@@ -1,8 +1,22 @@
 #pragma once
 // What the Fashion-MNIST examples share: their command line, the training
 // run (Adam lr 1e-3, softmax cross-entropy, the shuffling loader, a test
-// evaluation after every epoch) and its report.
+// evaluation after every epoch) and its report, and their files:
+//
+//   --save FILE        the trained model (ktnn::save: safetensors under
+//                      PyTorch's names)
+//   --load FILE        a model file (ktnn's or PyTorch's) to start from
+//   --checkpoint FILE  a full training checkpoint after every epoch (model,
+//                      Adam's state, the epoch, the step counter), written
+//                      atomically: a run killed at any moment leaves the last
+//                      complete one
+//   --resume FILE      goes on from a checkpoint up to --epochs in all: ends
+//                      with the parameters of a run that never stopped
+//   --epochs 0         trains nothing: evaluates the model (with --load or
+//                      --resume) on the test set
 
+#include <ktnn/io/checkpoint.hpp>
+#include <ktnn/io/model_file.hpp>
 #include <ktnn/ktnn.hpp>
 
 #include <sys/resource.h>
@@ -25,6 +39,7 @@ struct Arguments {
   double min_accuracy = 0;
   bool check_memory = false;
   std::string variant = "plain";
+  std::string save, load, resume, checkpoint;
 };
 
 /// Peak resident memory of this process so far, in MiB.
@@ -56,6 +71,14 @@ Arguments parse(int argc, char** argv, std::string const& program, bool has_vari
       a.check_memory = true;
     else if (has_variants && flag == "--variant")
       a.variant = value();
+    else if (flag == "--save")
+      a.save = value();
+    else if (flag == "--load")
+      a.load = value();
+    else if (flag == "--resume")
+      a.resume = value();
+    else if (flag == "--checkpoint")
+      a.checkpoint = value();
     else if (flag.rfind("--kokkos", 0) == 0)
       continue;
     else
@@ -63,6 +86,9 @@ Arguments parse(int argc, char** argv, std::string const& program, bool has_vari
   }
   if (a.variant != "plain" && a.variant != "regularized")
     throw ktnn::Error(program + ": --variant is '" + a.variant + "', must be plain or regularized");
+  if (a.epochs < 0) throw ktnn::Error(program + ": --epochs is negative");
+  if (!a.load.empty() && !a.resume.empty())
+    throw ktnn::Error(program + ": --load and --resume both given (a checkpoint holds the model)");
   return a;
 }
 
@@ -98,10 +124,27 @@ int train(Arguments const& args, std::string const& program, std::string const& 
   ktnn::data::DataLoader loader(train,
                                 {.batch_size = args.batch, .shuffle = true, .seed = args.seed});
 
+  int first_epoch = 0;
+  if (!args.load.empty()) {
+    ktnn::load(model, args.load);
+    std::cout << "loaded the model from " << args.load << "\n";
+  }
+  if (!args.resume.empty()) {
+    auto const progress = ktnn::load_checkpoint(args.resume, model, optimizer);
+    ktnn::check_loader(progress, loader);  // the same --seed and --batch
+    if (progress.epochs > args.epochs)
+      throw ktnn::Error(program + ": the checkpoint '" + args.resume + "' is " +
+                        std::to_string(progress.epochs) + " epochs in, past --epochs " +
+                        std::to_string(args.epochs));
+    first_epoch = progress.epochs;
+    std::cout << "resumed from " << args.resume << " after epoch " << first_epoch << "\n";
+  }
+
   double test_accuracy = 0;
   std::vector<double> peak_rss;
   ktnn::FitOptions options;
   options.epochs = args.epochs;
+  options.first_epoch = first_epoch;
   options.out = &std::cout;  // the library prints nothing unless asked
   options.csv_path = args.csv;
   options.on_epoch_end.push_back([&](ktnn::EpochMetrics const&) {
@@ -114,19 +157,38 @@ int train(Arguments const& args, std::string const& program, std::string const& 
                 result.mean_loss(), test_accuracy, peak_rss.back());
     std::fflush(stdout);
   });
-  auto const history = ktnn::fit(model, loss, optimizer, loader, options);
+  if (!args.checkpoint.empty())
+    options.on_epoch_end.push_back([&](ktnn::EpochMetrics const& m) {
+      ktnn::save_checkpoint(args.checkpoint, model, optimizer,
+                            ktnn::training_progress(loader, m.epoch));
+      std::printf("          checkpoint %s\n", args.checkpoint.c_str());
+      std::fflush(stdout);
+    });
+  std::vector<ktnn::EpochMetrics> history;
+  if (first_epoch < args.epochs) history = ktnn::fit(model, loss, optimizer, loader, options);
 
-  double seconds = 0, samples = 0;
-  for (auto const& m : history) {
-    seconds += m.seconds;
-    samples += double(m.samples);
+  if (history.empty()) {  // nothing to train: evaluate what was loaded
+    auto const result = ktnn::evaluate(model, loss, test, args.batch);
+    test_accuracy = result.accuracy();
+    std::printf("evaluated without training: test loss %.4f  test acc %.4f\n", result.mean_loss(),
+                test_accuracy);
+  } else {
+    double seconds = 0, samples = 0;
+    for (auto const& m : history) {
+      seconds += m.seconds;
+      samples += double(m.samples);
+    }
+    std::printf("trained %d epochs in %.2f s: %.0f samples/s, final test accuracy %.4f\n",
+                int(history.size()), seconds, samples / seconds, test_accuracy);
   }
-  std::printf("trained %d epochs in %.2f s: %.0f samples/s, final test accuracy %.4f\n",
-              args.epochs, seconds, samples / seconds, test_accuracy);
   // Two runs with the same seed must agree to the bit on any backend and
   // thread count: this digest of every trained parameter is what to compare.
   std::printf("parameters fingerprint %016llx\n",
               static_cast<unsigned long long>(parameter_fingerprint(model)));
+  if (!args.save.empty()) {
+    ktnn::save(model, args.save);
+    std::printf("saved the model to %s\n", args.save.c_str());
+  }
   // Workspace is allocated for the first batch and reused: peak memory must
   // not grow after the first epoch.
   if (args.check_memory && peak_rss.size() > 1 && peak_rss.back() > peak_rss.front() + 1.0) {

@@ -9,6 +9,9 @@
 //                     [--variant plain|regularized]
 //                     [--min-accuracy A]   (exit 1 if the final test accuracy is lower)
 //                     [--check-memory]     (exit 1 if peak memory grew after epoch 1)
+//                     [--save FILE] [--load FILE] [--checkpoint FILE] [--resume FILE]
+//                                          (model files and training checkpoints: see
+//                                          fashion_mnist.hpp; --epochs 0 only evaluates)
 
 #include "fashion_mnist.hpp"
 

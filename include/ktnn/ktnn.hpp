@@ -13,6 +13,8 @@
 #include <ktnn/data/idx.hpp>
 #include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
+#include <ktnn/io/checkpoint.hpp>
+#include <ktnn/io/load_image.hpp>
 #include <ktnn/io/model_file.hpp>
 #include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/activation.hpp>
@@ -41,6 +43,7 @@
 #include <ktnn/optim/rmsprop.hpp>
 #include <ktnn/optim/schedule.hpp>
 #include <ktnn/optim/sgd.hpp>
+#include <ktnn/optim/state.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>
 #include <ktnn/train/progress.hpp>

@@ -204,6 +204,12 @@ class Model {
   /// Forward passes run in training mode so far (the counter of layers'
   /// counter-based randomness).
   std::uint64_t steps() const { return step_; }
+  /// Restores that count from a checkpoint, so the next training forward
+  /// draws the masks it would have drawn in the run that wrote it.
+  void set_steps(std::uint64_t steps) { step_ = steps; }
+  /// Restores the seed of the layers' randomness from a checkpoint. Unlike
+  /// initialize(seed), it redraws nothing: the parameters are as they are.
+  void set_seed(std::uint64_t seed) { seed_ = seed; }
 
   void zero_grad() {
     ops::fill(exec_, "ktnn::Model::zero_grad", grads_.data(), grads_.extent(0), T(0));

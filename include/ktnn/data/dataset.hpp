@@ -335,6 +335,28 @@ void gather_batch(ExecutionSpace const& exec,
         });
   }
 }
+
+/// A function dataset's functor seen from sample `begin` on: sample i is the
+/// functor's sample begin + i.
+template <class Functor>
+struct OffsetFunctor {
+  Functor f;
+  std::size_t begin;
+  template <class... Rest>
+  KOKKOS_FUNCTION void operator()(std::size_t i, Rest&&... rest) const {
+    f(begin + i, static_cast<Rest&&>(rest)...);
+  }
+};
+
+/// Samples [begin, begin + n) of a function dataset, as a function dataset
+/// of n samples (a rank's share of a distributed evaluate).
+template <class T, int Features, int TargetWidth, class Functor, class MemorySpace>
+data::FunctionDataset<T, Features, TargetWidth, OffsetFunctor<Functor>, MemorySpace>
+offset_function_dataset(
+    data::FunctionDataset<T, Features, TargetWidth, Functor, MemorySpace> const& data,
+    std::size_t begin, std::size_t n) {
+  return {n, OffsetFunctor<Functor>{data.functor(), begin}};
+}
 }  // namespace ktnn::detail
 
 namespace ktnn::data {
@@ -386,6 +408,21 @@ ClassificationDataset<T, 784, MemorySpace> load_fashion_mnist(
     detail::fail("ktnn::data::load_fashion_mnist", "split must be \"train\" or \"test\", not \"",
                  split, "\"");
   return load_mnist_format<T, MemorySpace>(directory, split == "train" ? "train" : "t10k");
+}
+
+/// The rows [first, second) of a batch of `n` samples that part `part` of
+/// `parts` takes: contiguous runs in part order whose sizes differ by at most
+/// one (the first n % parts runs are one longer), so the parts together are
+/// the batch, row for row. Data-parallel training (ktnn/parallel/mpi.hpp)
+/// gives part r of every batch to rank r.
+inline std::pair<std::size_t, std::size_t> shard_range(std::size_t n, int part, int parts) {
+  if (parts <= 0 || part < 0 || part >= parts)
+    detail::fail("ktnn::data::shard_range", "part ", part, " of ", parts,
+                 ": parts must be positive and part in [0, parts)");
+  std::size_t const base = n / std::size_t(parts), extra = n % std::size_t(parts);
+  std::size_t const p = std::size_t(part);
+  std::size_t const begin = p * base + std::min(p, extra);
+  return {begin, begin + base + (p < extra ? 1 : 0)};
 }
 
 struct LoaderOptions {
@@ -441,6 +478,8 @@ class DataLoader {
   }
 
   int batch_size() const { return options_.batch_size; }
+  /// The options it was made with (a checkpoint records the seed).
+  LoaderOptions const& options() const { return options_; }
   std::size_t samples() const {
     return options_.drop_last ? std::size_t(batches()) * options_.batch_size : data_->size();
   }
@@ -484,14 +523,27 @@ class DataLoader {
     Kokkos::deep_copy(exec_, Kokkos::subview(order_, used), Kokkos::subview(order_host_, used));
   }
 
-  /// Batch `b` of the current epoch: inputs and targets, rows [0, size).
-  /// The views stay valid until the next call.
-  std::pair<input_batch, batch_target_view> batch(int b) {
-    Kokkos::Profiling::ScopedRegion region("ktnn::DataLoader::batch");
+  /// The samples in batch `b` of an epoch: the batch size, or fewer in a
+  /// last partial batch.
+  std::size_t batch_samples(int b) const {
     if (b < 0 || b >= batches())
       detail::fail("ktnn::data::DataLoader::batch", "batch ", b, " of ", batches());
     std::size_t const begin = std::size_t(b) * std::size_t(options_.batch_size);
-    std::size_t const size = std::min(std::size_t(options_.batch_size), data_->size() - begin);
+    return std::min(std::size_t(options_.batch_size), data_->size() - begin);
+  }
+
+  /// Batch `b` of the current epoch: inputs and targets, rows [0, size).
+  /// The views stay valid until the next call.
+  std::pair<input_batch, batch_target_view> batch(int b) { return batch(b, 0, 1); }
+
+  /// Part `part` of `parts` of batch `b` (its rows shard_range(batch_samples(b),
+  /// part, parts), in order), gathered alone: what one rank of a data-parallel
+  /// run trains on. A part may be empty (a last batch smaller than `parts`).
+  std::pair<input_batch, batch_target_view> batch(int b, int part, int parts) {
+    Kokkos::Profiling::ScopedRegion region("ktnn::DataLoader::batch");
+    auto const [first, last] = shard_range(batch_samples(b), part, parts);
+    std::size_t const begin = std::size_t(b) * std::size_t(options_.batch_size) + first;
+    std::size_t const size = last - first;
     detail::gather_batch(exec_, *data_, order_, begin, size, inputs_.view(), targets_);
     auto const rows = std::make_pair(std::size_t(0), size);
     if constexpr (DatasetType::has_class_labels)

@@ -7,10 +7,13 @@
 #include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ktnn {
 
@@ -120,6 +123,37 @@ class Adagrad {
   }
   /// PyTorch's state "sum": the running sum of squared gradients.
   Kokkos::View<T*, memory_space> const& sum_of_squares() const { return sum_; }
+
+  /// The checkpoint protocol (optim/state.hpp).
+  std::string state_type() const { return "Adagrad"; }
+  /// PyTorch's state "sum".
+  std::vector<StateTensor<T, memory_space>> state_tensors() const { return {{"sum", sum_}}; }
+  /// The step count (the rate's decay depends on it) and the options.
+  Counters export_counters() const {
+    auto const& o = options_;
+    return {{"steps", detail::counter_text(steps_)},
+            {"lr", detail::counter_text(o.lr)},
+            {"lr_decay", detail::counter_text(o.lr_decay)},
+            {"weight_decay", detail::counter_text(o.weight_decay)},
+            {"initial_accumulator_value", detail::counter_text(o.initial_accumulator_value)},
+            {"eps", detail::counter_text(o.eps)}};
+  }
+  void import_counters(Counters const& counters, bool check_only = false) {
+    detail::CounterReader in(counters, "ktnn::Adagrad::import_counters");
+    auto const steps = in.get<std::int64_t>("steps");
+    Options o = options_;
+    o.lr = in.get<T>("lr");
+    o.lr_decay = in.get<T>("lr_decay");
+    o.weight_decay = in.get<T>("weight_decay");
+    o.initial_accumulator_value = in.get<T>("initial_accumulator_value");
+    o.eps = in.get<T>("eps");
+    in.finish();
+    detail::check_steps(in, steps);
+    validate(o, in.operation().c_str());
+    if (check_only) return;
+    options_ = o;
+    steps_ = steps;
+  }
 
   template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,

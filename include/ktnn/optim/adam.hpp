@@ -7,11 +7,14 @@
 #include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ktnn {
 
@@ -127,6 +130,40 @@ class Adam {
   }
   Kokkos::View<T*, memory_space> const& first_moment() const { return m_; }
   Kokkos::View<T*, memory_space> const& second_moment() const { return v_; }
+
+  /// The checkpoint protocol (optim/state.hpp). Adam with decoupled weight
+  /// decay is AdamW, whichever class made it.
+  std::string state_type() const { return options_.decoupled_weight_decay ? "AdamW" : "Adam"; }
+  /// PyTorch's state "exp_avg" and "exp_avg_sq".
+  std::vector<StateTensor<T, memory_space>> state_tensors() const {
+    return {{"exp_avg", m_}, {"exp_avg_sq", v_}};
+  }
+  /// The step count (the bias corrections depend on it) and the options.
+  Counters export_counters() const {
+    auto const& o = options_;
+    return {{"steps", detail::counter_text(steps_)},
+            {"lr", detail::counter_text(o.lr)},
+            {"beta1", detail::counter_text(o.beta1)},
+            {"beta2", detail::counter_text(o.beta2)},
+            {"eps", detail::counter_text(o.eps)},
+            {"weight_decay", detail::counter_text(o.weight_decay)}};
+  }
+  void import_counters(Counters const& counters, bool check_only = false) {
+    detail::CounterReader in(counters, "ktnn::" + state_type() + "::import_counters");
+    auto const steps = in.get<std::int64_t>("steps");
+    Options o = options_;
+    o.lr = in.get<T>("lr");
+    o.beta1 = in.get<T>("beta1");
+    o.beta2 = in.get<T>("beta2");
+    o.eps = in.get<T>("eps");
+    o.weight_decay = in.get<T>("weight_decay");
+    in.finish();
+    detail::check_steps(in, steps);
+    validate(o, in.operation().c_str());
+    if (check_only) return;
+    options_ = o;
+    steps_ = steps;
+  }
 
   template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,

@@ -18,11 +18,14 @@
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/space.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ktnn {
 
@@ -249,6 +252,40 @@ class Clipped {
     requires requires(Optimizer& o) { o.clear_non_finite(); }
   {
     optimizer_.clear_non_finite();
+  }
+
+  /// The checkpoint protocol (optim/state.hpp): the wrapped optimizer's
+  /// tensors, its counters under "optimizer.", and max_norm.
+  std::string state_type() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    return "Clipped<" + std::string(optimizer_.state_type()) + ">";
+  }
+  std::vector<StateTensor<value_type, memory_space>> state_tensors() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    return optimizer_.state_tensors();
+  }
+  Counters export_counters() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    Counters out{{"max_norm", detail::counter_text(clip_.max_norm())}};
+    for (auto const& [key, value] : optimizer_.export_counters()) out["optimizer." + key] = value;
+    return out;
+  }
+  void import_counters(Counters const& counters, bool check_only = false)
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    detail::CounterReader in(counters, "ktnn::Clipped::import_counters");
+    auto const max_norm = in.get<value_type>("max_norm");
+    auto const inner = in.sub("optimizer.");
+    in.finish();
+    detail::check_option(in.operation().c_str(), "max_norm", max_norm, max_norm > value_type(0),
+                         "a finite value > 0");
+    optimizer_.import_counters(inner, true);
+    if (check_only) return;
+    optimizer_.import_counters(inner);
+    clip_.set_max_norm(max_norm);
   }
 
  private:

@@ -8,10 +8,13 @@
 #include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ktnn {
 
@@ -153,6 +156,51 @@ class RMSprop {
   Kokkos::View<T*, memory_space> const& square_average() const { return square_; }
   Kokkos::View<T*, memory_space> const& gradient_average() const { return average_; }
   Kokkos::View<T*, memory_space> const& momentum_buffer() const { return buffer_; }
+
+  /// The checkpoint protocol (optim/state.hpp).
+  std::string state_type() const { return "RMSprop"; }
+  /// PyTorch's state "square_avg", and "momentum_buffer" and "grad_avg" when
+  /// the optimizer was made with momentum and centered.
+  std::vector<StateTensor<T, memory_space>> state_tensors() const {
+    std::vector<StateTensor<T, memory_space>> out{{"square_avg", square_}};
+    if (buffer_.data()) out.push_back({"momentum_buffer", buffer_});
+    if (average_.data()) out.push_back({"grad_avg", average_});
+    return out;
+  }
+  Counters export_counters() const {
+    auto const& o = options_;
+    return {{"steps", detail::counter_text(steps_)},
+            {"lr", detail::counter_text(o.lr)},
+            {"alpha", detail::counter_text(o.alpha)},
+            {"eps", detail::counter_text(o.eps)},
+            {"weight_decay", detail::counter_text(o.weight_decay)},
+            {"momentum", detail::counter_text(o.momentum)},
+            {"centered", detail::counter_text(o.centered)}};
+  }
+  void import_counters(Counters const& counters, bool check_only = false) {
+    detail::CounterReader in(counters, "ktnn::RMSprop::import_counters");
+    auto const steps = in.get<std::int64_t>("steps");
+    Options o = options_;
+    o.lr = in.get<T>("lr");
+    o.alpha = in.get<T>("alpha");
+    o.eps = in.get<T>("eps");
+    o.weight_decay = in.get<T>("weight_decay");
+    o.momentum = in.get<T>("momentum");
+    o.centered = in.get<bool>("centered");
+    in.finish();
+    detail::check_steps(in, steps);
+    validate(o, in.operation().c_str());
+    if (o.momentum > T(0) && !buffer_.data())
+      detail::fail(in.operation(), "counter 'momentum' is ", o.momentum,
+                   ", but this optimizer was made without momentum (no momentum buffer)");
+    if (o.centered && !average_.data())
+      detail::fail(in.operation(),
+                   "counter 'centered' is true, but this optimizer was made without it (no "
+                   "gradient average)");
+    if (check_only) return;
+    options_ = o;
+    steps_ = steps;
+  }
 
   template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,

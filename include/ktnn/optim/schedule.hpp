@@ -19,6 +19,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
@@ -28,7 +29,9 @@
 #include <cstdint>
 #include <limits>
 #include <numbers>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace ktnn {
 
@@ -280,6 +283,60 @@ class ReduceLROnPlateau {
     bad_epochs_ = 0;
     cooldown_counter_ = 0;
   }
+  /// The checkpoint protocol (optim/state.hpp): the best metric, the bad
+  /// epochs, the cooldown, the counts, and the options (as PyTorch's
+  /// state_dict of the scheduler holds them). A checkpoint carries it as an
+  /// extra object: ktnn::save_checkpoint(path, model, optimizer, progress, plateau).
+  std::string state_type() const { return "ReduceLROnPlateau"; }
+  Counters export_counters() const {
+    auto const& o = options_;
+    using detail::counter_text;
+    return {{"best", counter_text(best_)},
+            {"bad_epochs", counter_text(bad_epochs_)},
+            {"cooldown_counter", counter_text(cooldown_counter_)},
+            {"epochs", counter_text(epochs_)},
+            {"reductions", counter_text(reductions_)},
+            {"mode", o.mode == Options::Mode::min ? "min" : "max"},
+            {"factor", counter_text(o.factor)},
+            {"patience", counter_text(o.patience)},
+            {"threshold", counter_text(o.threshold)},
+            {"threshold_mode", o.threshold_mode == Options::Threshold::rel ? "rel" : "abs"},
+            {"cooldown", counter_text(o.cooldown)},
+            {"min_lr", counter_text(o.min_lr)},
+            {"eps", counter_text(o.eps)}};
+  }
+  void import_counters(Counters const& counters, bool check_only = false) {
+    char const* const op = "ktnn::ReduceLROnPlateau::import_counters";
+    detail::CounterReader in(counters, op);
+    auto const best = in.get<double>("best");
+    auto const bad_epochs = in.get<int>("bad_epochs");
+    auto const cooldown_counter = in.get<int>("cooldown_counter");
+    auto const epochs = in.get<std::int64_t>("epochs");
+    auto const reductions = in.get<std::int64_t>("reductions");
+    Options o;
+    o.mode = in.choice("mode", "min", "max") ? Options::Mode::min : Options::Mode::max;
+    o.factor = in.get<double>("factor");
+    o.patience = in.get<int>("patience");
+    o.threshold = in.get<double>("threshold");
+    o.threshold_mode = in.choice("threshold_mode", "rel", "abs") ? Options::Threshold::rel
+                                                                 : Options::Threshold::abs;
+    o.cooldown = in.get<int>("cooldown");
+    o.min_lr = in.get<double>("min_lr");
+    o.eps = in.get<double>("eps");
+    in.finish();
+    ReduceLROnPlateau const checked(o);  // validates the options
+    if (bad_epochs < 0 || cooldown_counter < 0 || epochs < 0 || reductions < 0)
+      detail::fail(op, "counters bad_epochs ", bad_epochs, ", cooldown_counter ", cooldown_counter,
+                   ", epochs ", epochs, " and reductions ", reductions, " must be >= 0");
+    if (check_only) return;
+    options_ = o;
+    best_ = best;
+    bad_epochs_ = bad_epochs;
+    cooldown_counter_ = cooldown_counter;
+    epochs_ = epochs;
+    reductions_ = reductions;
+  }
+
   double best() const { return best_; }
   int bad_epochs() const { return bad_epochs_; }
   int cooldown_counter() const { return cooldown_counter_; }
@@ -352,6 +409,54 @@ class Scheduled {
     requires requires(Optimizer& o) { o.clear_non_finite(); }
   {
     optimizer_.clear_non_finite();
+  }
+
+  /// The checkpoint protocol (optim/state.hpp): the wrapped optimizer's
+  /// tensors, its counters under "optimizer.", the steps taken and
+  /// steps_per_epoch, and a schedule's own counters under "schedule." when it
+  /// has any (the schedules above are closed forms of the step: their
+  /// options are the code's, not the checkpoint's).
+  std::string state_type() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    return "Scheduled<" + std::string(optimizer_.state_type()) + ">";
+  }
+  std::vector<StateTensor<value_type, memory_space>> state_tensors() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    return optimizer_.state_tensors();
+  }
+  Counters export_counters() const
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    Counters out{{"steps", detail::counter_text(steps_)},
+                 {"steps_per_epoch", detail::counter_text(steps_per_epoch_)}};
+    for (auto const& [key, value] : optimizer_.export_counters()) out["optimizer." + key] = value;
+    if constexpr (HasCounters<Schedule>)
+      for (auto const& [key, value] : schedule_.export_counters()) out["schedule." + key] = value;
+    return out;
+  }
+  void import_counters(Counters const& counters, bool check_only = false)
+    requires CheckpointableOptimizer<Optimizer>
+  {
+    detail::CounterReader in(counters, "ktnn::Scheduled::import_counters");
+    auto const steps = in.get<std::int64_t>("steps");
+    auto const steps_per_epoch = in.get<std::int64_t>("steps_per_epoch");
+    auto const inner = in.sub("optimizer.");
+    Counters schedule;
+    if constexpr (HasCounters<Schedule>) schedule = in.sub("schedule.");
+    in.finish();
+    detail::check_steps(in, steps);
+    if (steps_per_epoch <= 0)
+      detail::fail(in.operation(), "counter 'steps_per_epoch' is ", steps_per_epoch,
+                   ", must be > 0");
+    optimizer_.import_counters(inner, true);
+    if constexpr (HasCounters<Schedule>) schedule_.import_counters(schedule, true);
+    if (check_only) return;
+    optimizer_.import_counters(inner);
+    if constexpr (HasCounters<Schedule>) schedule_.import_counters(schedule);
+    steps_ = steps;
+    steps_per_epoch_ = steps_per_epoch;
   }
 
  private:

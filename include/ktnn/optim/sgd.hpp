@@ -6,10 +6,13 @@
 #include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ktnn {
 
@@ -113,6 +116,44 @@ class SGD {
                          "a finite value >= 0");
     if (o.nesterov && o.momentum <= T(0))
       detail::fail(operation, "Nesterov momentum needs momentum > 0 (got ", o.momentum, ")");
+  }
+
+  /// The velocity (empty without momentum).
+  Kokkos::View<T*, memory_space> const& velocity() const { return velocity_; }
+
+  /// The checkpoint protocol (optim/state.hpp).
+  std::string state_type() const { return "SGD"; }
+  /// PyTorch's state "momentum_buffer", when the optimizer was made with momentum.
+  std::vector<StateTensor<T, memory_space>> state_tensors() const {
+    if (!velocity_.data()) return {};
+    return {{"momentum_buffer", velocity_}};
+  }
+  /// The step count (the first step starts the velocity) and the options.
+  Counters export_counters() const {
+    auto const& o = options_;
+    return {{"steps", detail::counter_text(steps_)},
+            {"lr", detail::counter_text(o.lr)},
+            {"momentum", detail::counter_text(o.momentum)},
+            {"weight_decay", detail::counter_text(o.weight_decay)},
+            {"nesterov", detail::counter_text(o.nesterov)}};
+  }
+  void import_counters(Counters const& counters, bool check_only = false) {
+    detail::CounterReader in(counters, "ktnn::SGD::import_counters");
+    auto const steps = in.get<std::int64_t>("steps");
+    Options o = options_;
+    o.lr = in.get<T>("lr");
+    o.momentum = in.get<T>("momentum");
+    o.weight_decay = in.get<T>("weight_decay");
+    o.nesterov = in.get<bool>("nesterov");
+    in.finish();
+    detail::check_steps(in, steps);
+    validate(o, in.operation().c_str());
+    if (o.momentum != T(0) && !velocity_.data())
+      detail::fail(in.operation(), "counter 'momentum' is ", o.momentum,
+                   ", but this optimizer was made without momentum (no velocity buffer)");
+    if (check_only) return;
+    options_ = o;
+    steps_ = steps;
   }
 
   /// p -= lr * update(g): one fused kernel over the whole arena.

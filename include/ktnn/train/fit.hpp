@@ -30,6 +30,8 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace ktnn {
@@ -44,7 +46,15 @@ struct EpochMetrics {
 };
 
 struct FitOptions {
+  /// The epoch count at the end: fit trains epochs [first_epoch, epochs).
   int epochs = 1;
+  /// The epochs already trained (0-based index of the first one to train):
+  /// a run resumed from a checkpoint starts at the checkpoint's epoch count
+  /// (TrainingProgress::epochs, see io/checkpoint.hpp). Epochs keep their
+  /// global numbers: the loader's order of epoch e, EpochMetrics::epoch and
+  /// the lines printed are those of the uninterrupted run, so that run and
+  /// [0, k) + checkpoint + [k, n) give the same parameters, bit for bit.
+  int first_epoch = 0;
   /// Progress and per-epoch lines go here (e.g. &std::cout); none by default.
   std::ostream* out = nullptr;
   /// Rewrite one progress line (true on a terminal by default) or print plain lines.
@@ -181,88 +191,126 @@ struct RestoreMode {
   Mode mode;
   ~RestoreMode() { model.set_mode(mode); }
 };
-}  // namespace detail
+/// How fit runs: its steps, where errors are agreed on, who prints. fit uses
+/// LocalTraining; ktnn/parallel/mpi.hpp supplies the data-parallel one, so
+/// both run the one loop below. A policy has
+///   guard(operation, f)     runs f; a distributed policy makes every rank
+///                           throw when one did (no rank left waiting)
+///   writes()                whether this process prints and writes the CSV
+///   batch_rows(loader)      the most rows one of its steps takes
+///   step(model, loss, optimizer, loader, b, sums)
+///   combine(sums)           the epoch's loss sums over every process
+///   end_epoch(model)        after the sums, before the callbacks
+struct LocalTraining {
+  template <class F>
+  decltype(auto) guard(char const*, F&& f) {
+    return std::forward<F>(f)();
+  }
+  bool writes() const { return true; }
+  template <class Loader>
+  int batch_rows(Loader const& loader) const {
+    return loader.batch_size();
+  }
+  template <class Model, class Loss, class Optimizer, class Loader>
+  void step(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader, int b,
+            Kokkos::View<LossSums, typename Model::memory_space> const& sums) {
+    auto [x, y] = loader.batch(b);
+    train_step(model, loss, optimizer, x, y, sums);
+  }
+  LossSums combine(LossSums const& sums) const { return sums; }
+  template <class Model>
+  void end_epoch(Model&) {}
+};
 
-/// Trains `model` on `loader` for options.epochs epochs in training mode
-/// (the model's mode before is restored at the end, as evaluate does; an
-/// evaluate in a callback returns to training mode); returns each epoch's
-/// metrics.
-template <class Model, class Loss, class Optimizer, class Loader>
-std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader,
-                              FitOptions const& options = {}) {
+/// fit's loop over epochs and batches under a policy (see LocalTraining).
+template <class Policy, class Model, class Loss, class Optimizer, class Loader>
+std::vector<EpochMetrics> fit_with(Policy& run, Model& model, Loss const& loss,
+                                   Optimizer& optimizer, Loader& loader,
+                                   FitOptions const& options) {
   using memory_space = typename Model::memory_space;
   using clock = std::chrono::steady_clock;
   Kokkos::Profiling::ScopedRegion region("ktnn::fit");
   auto const& exec = model.execution();
-  if (options.epochs < 0)
-    detail::fail("ktnn::fit", "option epochs is ", options.epochs, ", must be >= 0");
-  if (!(options.report_interval >= 0) || !std::isfinite(options.report_interval))
-    detail::fail("ktnn::fit", "option report_interval is ", options.report_interval,
-                 ", must be a finite number of seconds >= 0");
   int const batches = loader.batches();
-  if (loader.dataset().size() == 0) detail::fail("ktnn::fit", "the dataset has no samples");
-  if (batches == 0)
-    detail::fail("ktnn::fit", "an epoch would have no step: batch size ", loader.batch_size(),
-                 " with drop_last and ", loader.dataset().size(), " samples");
-  if (!options.csv_path.empty()) detail::check_writable(options.csv_path);
-  detail::check_dataset("ktnn::fit", exec, loader.dataset(), Model::out_features,
-                        options.check_inputs);
-  model.reserve(loader.batch_size());
-  detail::RestoreMode<Model> const restore{model, model.mode()};
+  bool const writes = run.writes();
+  run.guard("ktnn::fit", [&] {
+    if (options.epochs < 0)
+      fail("ktnn::fit", "option epochs is ", options.epochs, ", must be >= 0");
+    if (options.first_epoch < 0 || options.first_epoch > options.epochs)
+      fail("ktnn::fit", "option first_epoch is ", options.first_epoch,
+           ", must be in [0, epochs] = [0, ", options.epochs, "]");
+    if (!(options.report_interval >= 0) || !std::isfinite(options.report_interval))
+      fail("ktnn::fit", "option report_interval is ", options.report_interval,
+           ", must be a finite number of seconds >= 0");
+    if (loader.dataset().size() == 0) fail("ktnn::fit", "the dataset has no samples");
+    if (batches == 0)
+      fail("ktnn::fit", "an epoch would have no step: batch size ", loader.batch_size(),
+           " with drop_last and ", loader.dataset().size(), " samples");
+    if (writes && !options.csv_path.empty()) check_writable(options.csv_path);
+    check_dataset("ktnn::fit", exec, loader.dataset(), Model::out_features, options.check_inputs);
+    model.reserve(run.batch_rows(loader));
+  });
+  RestoreMode<Model> const restore{model, model.mode()};
   model.set_mode(Mode::train);
   Kokkos::View<LossSums*, memory_space> slots("ktnn::fit::loss_sums", batches);
   auto slots_host = Kokkos::create_mirror_view(Kokkos::HostSpace{}, slots);
   double const interval =
       options.report_interval > 0 ? options.report_interval : (options.interactive ? 0.25 : 10.0);
-  std::ostream* out = options.out;
+  std::ostream* out = writes ? options.out : nullptr;
   std::vector<EpochMetrics> history;
 
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  for (int epoch = options.first_epoch; epoch < options.epochs; ++epoch) {
     std::ostream discard(nullptr);
     Progress progress(out ? *out : discard, options.interactive, interval);
     loader.start_epoch(epoch);
     exec.fence();
     auto const start = clock::now();
     for (int b = 0; b < batches; ++b) {
-      auto [x, y] = loader.batch(b);
-      train_step(model, loss, optimizer, x, y,
-                 Kokkos::View<LossSums, memory_space>(slots.data() + b));
+      run.step(model, loss, optimizer, loader, b,
+               Kokkos::View<LossSums, memory_space>(slots.data() + b));
       if (out && b + 1 < batches && progress.due()) {
+        // This process's batches so far (a rank's shards, in a distributed
+        // run) against the samples the whole run has trained so far.
         Kokkos::deep_copy(exec, slots_host, slots);
         exec.fence();
-        auto const sums = detail::sum_slots(slots_host, b + 1);
+        auto const sums = sum_slots(slots_host, b + 1);
+        double const done = double(
+            std::min(std::size_t(b + 1) * std::size_t(loader.batch_size()), loader.samples()));
         double const elapsed = std::chrono::duration<double>(clock::now() - start).count();
         progress.report("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
-                        sums.count, double(loader.samples()), elapsed, sums.mean_loss(),
-                        detail::reports_accuracy<Loss> ? sums.accuracy() : -1.0);
+                        done, double(loader.samples()), elapsed, sums.mean_loss(),
+                        reports_accuracy<Loss> ? sums.accuracy() : -1.0);
       }
     }
     Kokkos::deep_copy(exec, slots_host, slots);
     exec.fence();
     auto const seconds = std::chrono::duration<double>(clock::now() - start).count();
-    for (int b = 0; b < batches; ++b)
-      detail::check_labels_seen(
-          "ktnn::fit", slots_host(b),
-          "epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b),
-          Model::out_features);
-    if constexpr (requires { optimizer.non_finite_step(); }) {
-      if (auto const step = optimizer.non_finite_step(); step >= 0) {
-        if (options.on_non_finite == FitOptions::NonFinite::error)
-          detail::fail("ktnn::fit", "epoch ", epoch + 1,
-                       ": gradients that are not finite at "
-                       "optimizer step ",
-                       step,
-                       " (those elements were not updated; the "
-                       "parameters are finite)");
-        std::ostringstream warning;
-        warning << "ktnn::fit: warning: epoch " << epoch + 1
-                << ": gradients that are not finite at optimizer step " << step
-                << " (those elements were not updated)\n";
-        (out ? *out : std::cerr) << warning.str() << std::flush;
-        optimizer.clear_non_finite();
+    run.guard("ktnn::fit", [&] {
+      for (int b = 0; b < batches; ++b)
+        check_labels_seen("ktnn::fit", slots_host(b),
+                          "epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b),
+                          Model::out_features);
+      if constexpr (requires { optimizer.non_finite_step(); }) {
+        if (auto const step = optimizer.non_finite_step(); step >= 0) {
+          if (options.on_non_finite == FitOptions::NonFinite::error)
+            fail("ktnn::fit", "epoch ", epoch + 1,
+                 ": gradients that are not finite at "
+                 "optimizer step ",
+                 step,
+                 " (those elements were not updated; the "
+                 "parameters are finite)");
+          if (writes) {
+            std::ostringstream warning;
+            warning << "ktnn::fit: warning: epoch " << epoch + 1
+                    << ": gradients that are not finite at optimizer step " << step
+                    << " (those elements were not updated)\n";
+            (out ? *out : std::cerr) << warning.str() << std::flush;
+          }
+          optimizer.clear_non_finite();
+        }
       }
-    }
-    auto const sums = detail::sum_slots(slots_host, batches);
+    });
+    auto const sums = run.combine(sum_slots(slots_host, batches));
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.loss = sums.mean_loss();
@@ -278,40 +326,42 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
         line << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
       line << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
            << std::setprecision(4) << m.loss;
-      if (detail::reports_accuracy<Loss>)
-        line << "  train acc " << std::setprecision(4) << m.accuracy;
+      if (reports_accuracy<Loss>) line << "  train acc " << std::setprecision(4) << m.accuracy;
       line << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
            << m.samples_per_second << " samples/s\n";
       *out << line.str() << std::flush;
     }
-    if (!options.csv_path.empty()) detail::append_csv(options.csv_path, m);
+    run.guard("ktnn::fit", [&] {
+      if (writes && !options.csv_path.empty()) append_csv(options.csv_path, m);
+    });
+    run.end_epoch(model);
     history.push_back(m);
     for (auto const& callback : options.on_epoch_end) callback(m);
   }
   return history;
 }
 
-/// The loss and accuracy of `model` over a whole dataset, in batches, in
-/// evaluation mode (the model's mode is restored after). A dataset of Views
-/// is read in place, batch by batch; a function dataset goes through a loader.
+/// The loss sums of `model` over samples [begin, end) of `data`, in batches
+/// of `batch_size`, in evaluation mode (restored after): evaluate's work, and
+/// one rank's share of a distributed evaluate. A dataset of Views is read in
+/// place; a function dataset goes through a loader.
 template <class Model, class Loss, class Dataset>
-LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch_size = 1024) {
+LossSums evaluate_rows(Model& model, Loss const& loss, Dataset const& data, std::size_t begin,
+                       std::size_t end, int batch_size) {
   using memory_space = typename Model::memory_space;
-  Kokkos::Profiling::ScopedRegion region("ktnn::evaluate");
-  if (batch_size <= 0)
-    detail::fail("ktnn::evaluate", "batch size must be positive, got ", batch_size);
-  std::size_t const n = data.size();
+  if (batch_size <= 0) fail("ktnn::evaluate", "batch size must be positive, got ", batch_size);
+  std::size_t const n = end - begin;
   int const batches = int((n + std::size_t(batch_size) - 1) / std::size_t(batch_size));
   Kokkos::View<LossSums*, memory_space> slots("ktnn::evaluate::loss_sums", batches);
-  detail::RestoreMode<Model> const restore{model, model.mode()};
+  RestoreMode<Model> const restore{model, model.mode()};
   model.set_mode(Mode::evaluate);
   auto slot = [&](int b) { return Kokkos::View<LossSums, memory_space>(slots.data() + b); };
   if constexpr (requires { data.inputs.samples(0, 0); }) {
     for (int b = 0; b < batches; ++b) {
-      std::size_t const begin = std::size_t(b) * batch_size;
-      std::size_t const end = std::min(n, begin + std::size_t(batch_size));
-      auto const rows = std::make_pair(begin, end);
-      auto const x = data.inputs.samples(begin, end);
+      std::size_t const first = begin + std::size_t(b) * batch_size;
+      std::size_t const last = std::min(end, first + std::size_t(batch_size));
+      auto const rows = std::make_pair(first, last);
+      auto const x = data.inputs.samples(first, last);
       if constexpr (Dataset::target_view::rank() == 1)
         compute_loss(model.execution(), loss, model.forward(x), Kokkos::subview(data.targets, rows),
                      slot(b));
@@ -320,8 +370,11 @@ LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch
                      Kokkos::subview(data.targets, rows, Kokkos::ALL), slot(b));
     }
   } else {
-    data::DataLoader<Dataset, typename Model::execution_space> loader(
-        data, {.batch_size = batch_size, .shuffle = false}, model.execution());
+    // Samples [begin, end) of a function dataset: its functor called at an
+    // offset, batched without shuffling.
+    auto const part = offset_function_dataset(data, begin, n);
+    data::DataLoader<std::remove_cvref_t<decltype(part)>, typename Model::execution_space> loader(
+        part, {.batch_size = batch_size, .shuffle = false}, model.execution());
     for (int b = 0; b < batches; ++b) {
       auto [x, y] = loader.batch(b);
       compute_loss(model.execution(), loss, model.forward(x), y, slot(b));
@@ -329,9 +382,35 @@ LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch
   }
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, slots);
   for (int b = 0; b < batches; ++b)
-    detail::check_labels_seen("ktnn::evaluate", host(b), "batch " + std::to_string(b),
-                              Model::out_features);
-  return detail::sum_slots(host, batches);
+    check_labels_seen("ktnn::evaluate", host(b), "batch " + std::to_string(b), Model::out_features);
+  return sum_slots(host, batches);
+}
+}  // namespace detail
+
+/// Trains `model` on `loader` for epochs [options.first_epoch,
+/// options.epochs) in training mode (the model's mode before is restored at
+/// the end, as evaluate does; an evaluate in a callback returns to training
+/// mode); returns the metrics of each epoch it trained.
+///
+/// Epoch e trains on the loader's order of epoch e (a function of the
+/// loader's seed and e alone), and the model's step counter and the
+/// optimizer's state carry everything else a step depends on: a run that
+/// stops after epoch k and resumes from a checkpoint (io/checkpoint.hpp) with
+/// first_epoch = k trains exactly as one that did not stop.
+template <class Model, class Loss, class Optimizer, class Loader>
+std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader,
+                              FitOptions const& options = {}) {
+  detail::LocalTraining run;
+  return detail::fit_with(run, model, loss, optimizer, loader, options);
+}
+
+/// The loss and accuracy of `model` over a whole dataset, in batches, in
+/// evaluation mode (the model's mode is restored after). A dataset of Views
+/// is read in place, batch by batch; a function dataset goes through a loader.
+template <class Model, class Loss, class Dataset>
+LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch_size = 1024) {
+  Kokkos::Profiling::ScopedRegion region("ktnn::evaluate");
+  return detail::evaluate_rows(model, loss, data, 0, data.size(), batch_size);
 }
 
 }  // namespace ktnn
