@@ -19,12 +19,16 @@ FABRICS = {
     "EDR 100 Gb/s": {"alpha": 2.0e-6, "beta": 11.0e9},
     "HDR 200 Gb/s": {"alpha": 2.0e-6, "beta": 22.0e9},
 }
-# --- One rank: one GPU running ktnn's own FP32 kernels. Assumed, not
-# measured (no GPU was lent when this was written): a sustained rate on
-# these layer widths, and a fixed cost per step (about 20 kernel launches,
-# the loss reduction, the optimizer kernel).
-GPU_FLOPS = 10.0e12
-GPU_STEP_OVERHEAD = 50e-6
+# --- One rank: one GPU running ktnn's own FP32 kernels, measured on an
+# NVIDIA H200 (bench/RESULTS.md, "the first GPU run": the demo's training
+# step with a fence after each, Adam included): 663 k samples/s at batch
+# 128, 5.19 M at 1,024 and 12.8 M at 16,384. The line through the last two
+# gives the rate and the fixed cost per step (about 22 kernel launches, the
+# loss reduction, the optimizer); at batch 128 it predicts 134 us where the
+# step took 193 us, so at small batches the model understates compute and
+# overstates communication's share. An H100 SXM has the H200's SMs and
+# clocks (less memory bandwidth), so its FP32 compute should be close.
+GPU_SAMPLES_PER_S = {1024: 5.19e6, 16384: 12.8e6}
 BYTES = 4  # float
 
 MODELS = {
@@ -61,6 +65,18 @@ def flops_per_sample(widths):
     first: 2 flops per multiply-add."""
     macs = [i * o for i, o in layers(widths)]
     return 2 * sum(macs) + 2 * sum(macs) + 2 * sum(macs[1:])
+
+
+def _fit_gpu():
+    """Rate R and fixed cost t0 of T = t0 + b F / R through the H200's two
+    larger batches of the demo."""
+    (b1, r1), (b2, r2) = sorted(GPU_SAMPLES_PER_S.items())
+    t1, t2 = b1 / r1, b2 / r2
+    per_sample = (t2 - t1) / (b2 - b1)
+    return flops_per_sample(MODELS["demo 784-256-128-10"]) / per_sample, t1 - b1 * per_sample
+
+
+GPU_FLOPS, GPU_STEP_OVERHEAD = _fit_gpu()
 
 
 def layer_backward_flops(widths):
