@@ -1,7 +1,9 @@
 // Trains a tiny regression through the installed headers and checks that
-// the loss falls.
+// the loss falls, then that a checkpoint (safetensors through the package's
+// nlohmann-json) brings a fresh model and optimizer back to the same bits.
 #include <ktnn/ktnn.hpp>
 
+#include <cstddef>
 #include <cstdio>
 
 int main(int argc, char** argv) {
@@ -23,6 +25,22 @@ int main(int argc, char** argv) {
   options.out = nullptr;
   auto const history = ktnn::fit(model, ktnn::MSE{}, optimizer, loader, options);
   double const first = history.front().loss, last = history.back().loss;
-  std::printf("consumer: ktnn %s, loss fell from %.4g to %.4g\n", ktnn::version, first, last);
+
+  char const* const path = "ktnn_consumer_checkpoint.safetensors";
+  ktnn::save_checkpoint(path, model, optimizer, ktnn::training_progress(loader, options.epochs));
+  ktnn::Model<Net, double> again(4);
+  ktnn::Adam again_optimizer(again, {.lr = 1e-2});
+  auto const progress = ktnn::load_checkpoint(path, again, again_optimizer);
+  auto const a = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.parameters());
+  auto const b = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, again.parameters());
+  bool same = progress.epochs == options.epochs && a.extent(0) == b.extent(0);
+  for (std::size_t i = 0; same && i < a.extent(0); ++i) same = a(i) == b(i);
+  std::remove(path);
+  if (!same) {
+    std::printf("consumer: the checkpoint did not restore the model\n");
+    return 1;
+  }
+  std::printf("consumer: ktnn %s, loss fell from %.4g to %.4g; checkpoint restored\n",
+              ktnn::version, first, last);
   return last < 0.1 * first ? 0 : 1;
 }

@@ -38,6 +38,6 @@ endif()
 execute_process(COMMAND ${KTNN_WORK_DIR}/consumer-build/consumer RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message(STATUS "consumer says: ${out}")
-if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer: ktnn 0\\.1\\.0, loss fell from")
+if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer: ktnn 0\\.1\\.0, loss fell from .*; checkpoint restored")
   message(FATAL_ERROR "install_consumer: the consumer failed (${rc}):\n${out}\n${err}")
 endif()
