@@ -154,7 +154,11 @@ std::string file_of(std::vector<Spec> const& specs) {
 
 std::string shape_json(std::vector<std::size_t> const& shape) {
   std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    // Two appends, not "a" + to_string(): GCC 12 warns falsely (-Wrestrict) on that.
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
   return s + "]";
 }
 
