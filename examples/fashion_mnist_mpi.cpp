@@ -79,9 +79,6 @@ int train(fashion_mnist::Arguments const& args, ktnn::mpi::Communicator const& c
   options.epochs = args.epochs;
   options.first_epoch = first_epoch;
   options.out = &std::cout;  // printed by rank 0 only
-  // Whole lines: Open MPI gives a rank's stdout a pty of its own, a terminal
-  // whether or not mpirun's output goes to one.
-  options.interactive = false;
   options.csv_path = args.csv;
   options.on_epoch_end.push_back([&](ktnn::EpochMetrics const&) {
     auto const result = ktnn::evaluate(model, loss, test, comm, args.batch);  // all ranks

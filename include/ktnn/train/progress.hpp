@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -14,7 +15,12 @@
 
 namespace ktnn {
 
+/// Whether stdout is a terminal a person watches. Not under an MPI launcher:
+/// Open MPI gives each rank's stdout a pty of its own, whatever mpirun's
+/// output goes to (a log, a pipe), so a rank prints whole lines.
 inline bool stdout_is_terminal() {
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr)
+    return false;
   return ::isatty(STDOUT_FILENO) == 1;
 }
 
