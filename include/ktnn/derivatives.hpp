@@ -22,10 +22,10 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/jet.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/layers/layer.hpp>
+#include <ktnn/layers/runner.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/gemm.hpp>
 
@@ -83,28 +83,20 @@ struct SupportsInputDerivatives {
   static constexpr bool ok = true;
 };
 
-template <class L>
-constexpr std::size_t taylor_saved_per_row() {
-  if constexpr (requires { L::taylor_saved_per_row; })
-    return L::taylor_saved_per_row;
-  else
-    return 0;
-}
-
 /// The Taylor rows of a batch of points: for point i, row i k is the point,
 /// rows i k + 1 + r the unit vector along input r, row i k + k - 1 zero.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
-void seed_taylor_rows(ExecSpace const& exec, Matrix<T const> points, Matrix<T> rows) {
-  int const in = points.cols, k = in + 2;
-  ops::for_each_element(
-      exec, "ktnn::InputDerivatives::seed", std::size_t(points.rows), std::size_t(in),
-      KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-        int const r0 = int(i) * k;
-        rows(r0, j) = points(i, j);
-        for (int r = 0; r < in; ++r) rows(r0 + 1 + r, j) = r == int(j) ? T(1) : T(0);
-        rows(r0 + k - 1, j) = T(0);
-      });
-}
+template <class T>
+struct SeedTaylorRows {
+  Matrix<T const> points;
+  Matrix<T> rows;
+  KOKKOS_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    int const in = points.cols, k = in + 2;
+    int const r0 = int(i) * k;
+    rows(r0, j) = points(i, j);
+    for (int r = 0; r < in; ++r) rows(r0 + 1 + r, j) = r == int(j) ? T(1) : T(0);
+    rows(r0 + k - 1, j) = T(0);
+  }
+};
 }  // namespace detail
 
 /// Batched input derivatives of a model (Dense, activation and
@@ -144,18 +136,9 @@ class InputDerivatives {
     return (detail::SupportsInputDerivatives<typename architecture::template layer<I>>::ok && ...);
   }
   static_assert(all_supported(std::make_index_sequence<depth>{}));
-  template <std::size_t... I>
-  static constexpr std::array<std::size_t, depth + 1> saved_prefix(std::index_sequence<I...>) {
-    std::array<std::size_t, depth> counts{
-        detail::taylor_saved_per_row<typename architecture::template layer<I>>()...};
-    std::array<std::size_t, depth + 1> out{};
-    for (std::size_t i = 0; i < depth; ++i) out[i + 1] = out[i] + counts[i];
-    return out;
-  }
-  static constexpr std::array<std::size_t, depth + 1> saved_offset =
-      saved_prefix(std::make_index_sequence<depth>{});
   using buffer = Kokkos::View<T**, Kokkos::LayoutRight, memory_space>;
-  using arena = Kokkos::View<T*, memory_space>;
+  using runner_type = LayerRunner<architecture, TaylorPasses<rows_per_sample>, T, execution_space,
+                                  typename Model::isa>;
 
  public:
   explicit InputDerivatives(Model& model) : model_(&model) {}
@@ -167,31 +150,16 @@ class InputDerivatives {
   /// Allocates the buffers for batches of up to `samples` points.
   void reserve(int samples) {
     if (samples <= capacity_) return;
+    if (samples > 2147483647 / rows_per_sample)
+      detail::fail("ktnn::InputDerivatives::reserve", samples,
+                   " points are more than one pass takes (", 2147483647 / rows_per_sample, ")");
     Kokkos::Profiling::ScopedRegion region("ktnn::InputDerivatives::reserve");
     auto const& exec = model_->execution();
-    std::size_t const rows = std::size_t(samples) * rows_per_sample;
-    auto alloc = [&](std::string const& label, std::size_t n) {
-      return arena(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing, label), n);
-    };
+    int const rows = samples * rows_per_sample;
     input_ = buffer(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing,
                                        std::string("ktnn::InputDerivatives::input")),
                     rows, in_features);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((outputs_[I] = buffer(Kokkos::view_alloc(exec, Kokkos::WithoutInitializing,
-                                                std::string("ktnn::InputDerivatives::output")),
-                             rows, architecture::template layer<I>::out_features)),
-       ...);
-    }(std::make_index_sequence<depth>{});
-    saved_ = alloc("ktnn::InputDerivatives::saved", rows * saved_offset[depth]);
-    for (auto& g : adjoint_)
-      g = alloc("ktnn::InputDerivatives::adjoint", rows * architecture::max_width);
-    std::size_t work = 0;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((work = std::max(work, architecture::template layer<I>::workspace_size(
-                                  exec, int(std::min<std::size_t>(rows, 2147483647))))),
-       ...);
-    }(std::make_index_sequence<depth>{});
-    work_ = alloc("ktnn::InputDerivatives::workspace", std::max<std::size_t>(work, 1));
+    runner_.reserve(exec, rows);
     capacity_ = samples;
   }
 
@@ -219,9 +187,11 @@ class InputDerivatives {
     int const n = int(points.extent(0));
     reserve(std::max(n, 1));
     samples_ = n;
-    detail::seed_taylor_rows(model_->execution(), Matrix<T const>(as_matrix(points)),
-                             rows_of(input_, in_features));
-    forward_layers(std::make_index_sequence<depth>{});
+    ops::for_each_element(
+        model_->execution(), "ktnn::InputDerivatives::seed", std::size_t(n),
+        std::size_t(in_features),
+        detail::SeedTaylorRows<T>{as_matrix(points), rows_of(input_, in_features)});
+    runner_.forward(model_->execution(), arguments(), rows_of(input_, in_features));
     ready_ = true;
   }
 
@@ -246,7 +216,8 @@ class InputDerivatives {
       detail::fail("ktnn::InputDerivatives::backward",
                    "no forward() since it was made; call forward first");
     Kokkos::Profiling::ScopedRegion region("ktnn::InputDerivatives::backward");
-    backward_layer<depth - 1>(accumulate);
+    runner_.backward(model_->execution(), arguments(), rows_of(input_, in_features), Matrix<T>{},
+                     accumulate);
   }
 
  private:
@@ -255,12 +226,12 @@ class InputDerivatives {
   T* output_data() const {
     if (!ready_)
       detail::fail("ktnn::InputDerivatives", "no forward() since it was made; call forward first");
-    return outputs_[depth - 1].data();
+    return runner_.output_buffer().data();
   }
   T* adjoint_data() const {
     if (!ready_)
       detail::fail("ktnn::InputDerivatives", "no forward() since it was made; call forward first");
-    return adjoint_[(depth - 1) % 2].data();
+    return runner_.output_gradient_data();
   }
   /// Row `offset` of every point's block: n x out_features.
   rows_view rows_at(T* data, int offset) const {
@@ -275,52 +246,21 @@ class InputDerivatives {
                                               in_features, out_features));
   }
 
-  template <std::size_t I>
-  LayerContext<execution_space, T, typename Model::isa> context(Accumulate accumulate) const {
-    return {.exec = model_->execution(),
-            .parameters = model_->parameters().data() + architecture::param_offset[I],
-            .gradients = model_->gradients().data() + architecture::param_offset[I],
-            .state = model_->state().data() + architecture::state_offset[I],
-            .saved = saved_.data() + std::size_t(rows()) * saved_offset[I],
-            .workspace = {work_.data(), work_.extent(0)},
+  /// The model's arenas and keys, read at each call (the model may have
+  /// stepped since the forward pass).
+  RunArguments<T> arguments() const {
+    return {.parameters = model_->parameters().data(),
+            .gradients = model_->gradients().data(),
+            .state = model_->state().data(),
             .mode = model_->mode(),
             .seed = model_->seed(),
             .step = model_->steps(),
-            .accumulate = accumulate,
-            .batch = rows()};
-  }
-  template <std::size_t I>
-  Matrix<T const> layer_input() const {
-    if constexpr (I == 0)
-      return rows_of(input_, in_features);
-    else
-      return rows_of(outputs_[I - 1], architecture::template layer<I - 1>::out_features);
-  }
-  template <std::size_t... I>
-  void forward_layers(std::index_sequence<I...>) {
-    (architecture::template layer<I>::template forward_taylor<rows_per_sample>(
-         context<I>(Accumulate::yes), layer_input<I>(),
-         rows_of(outputs_[I], architecture::template layer<I>::out_features)),
-     ...);
-  }
-  template <std::size_t I>
-  void backward_layer(Accumulate accumulate) {
-    using L = typename architecture::template layer<I>;
-    auto dy = row_major(adjoint_[I % 2].data(), rows(), L::out_features);
-    Matrix<T> dx;
-    if constexpr (I > 0) dx = row_major(adjoint_[(I + 1) % 2].data(), rows(), L::in_features);
-    L::template backward_taylor<rows_per_sample>(
-        context<I>(accumulate), layer_input<I>(),
-        Matrix<T const>(rows_of(outputs_[I], L::out_features)), dy, dx);
-    if constexpr (I > 0) backward_layer<I - 1>(accumulate);
+            .check_finite = model_->check_finite()};
   }
 
   Model* model_;
   buffer input_;
-  std::array<buffer, depth> outputs_;
-  arena saved_;
-  std::array<arena, 2> adjoint_;
-  arena work_;
+  runner_type runner_{"ktnn::InputDerivatives"};
   int capacity_ = 0;
   int samples_ = 0;
   bool ready_ = false;

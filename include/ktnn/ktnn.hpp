@@ -3,6 +3,7 @@
 
 #include <ktnn/version.hpp>
 
+#include <ktnn/core/batch.hpp>
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/jet.hpp>
 #include <ktnn/core/matrix.hpp>
@@ -26,6 +27,7 @@
 #include <ktnn/layers/normalization.hpp>
 #include <ktnn/layers/pooling.hpp>
 #include <ktnn/layers/residual.hpp>
+#include <ktnn/layers/runner.hpp>
 #include <ktnn/layers/sequential.hpp>
 #include <ktnn/layers/softmax.hpp>
 #include <ktnn/layers/standardize.hpp>
@@ -47,4 +49,5 @@
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>
 #include <ktnn/train/progress.hpp>
+#include <ktnn/train/standardize.hpp>
 #include <ktnn/train/step.hpp>

@@ -17,16 +17,16 @@
 /// architecture. Batch-sized memory is allocated when the batch grows past
 /// what was reserved, never inside a step of a size seen before.
 
+#include <ktnn/core/batch.hpp>
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/core/tensor.hpp>
 #include <ktnn/inference.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
+#include <ktnn/layers/runner.hpp>
 #include <ktnn/layers/sequential.hpp>
-#include <ktnn/layers/standardize.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/gemm.hpp>
@@ -48,62 +48,13 @@
 namespace ktnn {
 
 namespace detail {
-/// Instantiated when an input reaches a model; when the scalar types differ
-/// the compiler names this template with both.
-template <class InputScalar, class ModelScalar>
-struct SameScalarType {
-  static_assert(std::is_same_v<InputScalar, ModelScalar>,
-                "ktnn::Model: the input's scalar type is not the model's (both are named in "
-                "'SameScalarType<InputScalar, ModelScalar>' above); convert the data or build "
-                "the model with that type");
-  static constexpr bool ok = true;
+/// dst(i, j) = src(i, j): any strides, dst's shape.
+template <class S, class T>
+struct CopyRows {
+  Matrix<S const> src;
+  Matrix<T> dst;
+  KOKKOS_FUNCTION void operator()(std::size_t i, std::size_t j) const { dst(i, j) = T(src(i, j)); }
 };
-
-/// The rank-2 View behind a Tensor or a View, checked for use by a model of
-/// scalar T, `Features` columns, on ExecSpace.
-template <class T, int Features, class ExecSpace, class X>
-auto checked_rows(char const* operation, X const& x) {
-  if constexpr (requires { X::features; }) {
-    static_assert(X::features == std::size_t(Features),
-                  "ktnn::Model::forward: the Tensor's feature extent is not the model's "
-                  "in_features");
-    return checked_rows<T, Features, ExecSpace>(operation, x.view());
-  } else {
-    static_assert(Kokkos::is_view_v<X>, "ktnn::Model: expected a ktnn::Tensor or a Kokkos::View");
-    static_assert(X::rank() == 2, "ktnn::Model: expected a rank-2 View (batch, features)");
-    static_assert(SameScalarType<typename X::non_const_value_type, T>::ok);
-    static_assert(Kokkos::SpaceAccessibility<ExecSpace, typename X::memory_space>::accessible,
-                  "ktnn::Model: the View's memory space is not reachable from the model's "
-                  "execution space");
-    if (x.extent(1) != std::size_t(Features))
-      fail(operation, "'", x.label(), "' has ", x.extent(1), " features per sample, expected ",
-           Features);
-    return x;
-  }
-}
-
-/// dst = src, element by element (any strides; dst's shape). A free function:
-/// nvcc takes no device lambda inside a private member function.
-template <class ExecSpace, class S, class T, class KtnnTU = ::ktnn::detail::ThisTU>
-void copy_rows(ExecSpace const& exec, char const* label, Matrix<S const> src, Matrix<T> dst) {
-  ops::for_each_element(
-      exec, label, std::size_t(dst.rows), std::size_t(dst.cols),
-      KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dst(i, j) = T(src(i, j)); });
-}
-
-/// How many of the n values at `data` are NaN or Inf (waits for the result).
-/// A free function: nvcc takes no device lambda in a private member.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
-std::size_t count_non_finite(ExecSpace const& exec, T const* data, std::size_t n) {
-  std::size_t bad = 0;
-  Kokkos::parallel_reduce(
-      "ktnn::Model::check_finite", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(std::size_t i, std::size_t& count) {
-        if (!Kokkos::isfinite(data[i])) ++count;
-      },
-      bad);
-  return bad;
-}
 }  // namespace detail
 
 /// \tparam Isa the host GEMM tile (see ops::NativeIsa); leave it defaulted.
@@ -120,6 +71,8 @@ class Model {
   /// A batch of rows, row-major, in the model's memory space.
   using batch_view = Kokkos::View<T**, Kokkos::LayoutRight, memory_space>;
   using context_type = LayerContext<ExecutionSpace, T, Isa>;
+  /// The walk over the layers (layers/runner.hpp) that forward and backward run.
+  using runner_type = LayerRunner<Architecture, StandardPasses, T, ExecutionSpace, Isa>;
   static constexpr int in_features = Architecture::in_features;
   static constexpr int out_features = Architecture::out_features;
   static constexpr std::size_t param_count = Architecture::param_count;
@@ -219,26 +172,10 @@ class Model {
   void reserve(int batch) {
     if (batch <= capacity_) return;
     Kokkos::Profiling::ScopedRegion region("ktnn::Model::reserve");
-    auto rows = [&](std::string const& label, int width) {
-      return batch_view(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, label), batch,
-                        width);
-    };
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((outputs_[I] = rows("ktnn::Model::output", Architecture::template layer<I>::out_features)),
-       ...);
-    }(std::make_index_sequence<depth>{});
-    for (auto& g : grad_)
-      g = arena_type(
-          Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::backward_buffer"),
-          std::size_t(batch) * Architecture::max_width);
-    saved_ =
-        arena_type(Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::saved"),
-                   std::size_t(batch) * Architecture::saved_per_sample);
-    input_copy_ = rows("ktnn::Model::input_copy", in_features);
-    std::size_t const work = workspace_size(batch);
-    if (work > work_.extent(0))
-      work_ = arena_type(
-          Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::workspace"), work);
+    runner_.reserve(exec_, batch);
+    input_copy_ = batch_view(
+        Kokkos::view_alloc(exec_, Kokkos::WithoutInitializing, "ktnn::Model::input_copy"), batch,
+        in_features);
     capacity_ = batch;
   }
 
@@ -258,7 +195,7 @@ class Model {
     batch_ = batch;
     forward_step_ = step_;
     input_ = input_view(view);
-    forward_layers(std::make_index_sequence<depth>{});
+    runner_.forward(exec_, arguments(), as_matrix(input_));
     if (mode_ == Mode::train) ++step_;
     backward_ready_ = true;
     return output();
@@ -266,13 +203,13 @@ class Model {
 
   /// The output of the last forward(), rows [0, batch).
   batch_view output() const {
-    return Kokkos::subview(outputs_[depth - 1], std::make_pair(0, batch_), Kokkos::ALL);
+    return Kokkos::subview(runner_.output_buffer(), std::make_pair(0, batch_), Kokkos::ALL);
   }
   int batch() const { return batch_; }
 
   /// Where a loss writes dL/d(output) for backward(): batch x out_features.
   batch_view output_gradient() const {
-    return batch_view(grad_[(depth - 1) % 2].data(), batch_, out_features);
+    return batch_view(runner_.output_gradient_data(), batch_, out_features);
   }
 
   /// Backpropagates output_gradient() (which it overwrites) into gradients():
@@ -287,7 +224,9 @@ class Model {
     if (want_input_gradient && (input_grad_.extent(0) < std::size_t(capacity_)))
       input_grad_ = batch_view(Kokkos::view_alloc(exec_, "ktnn::Model::input_gradient"), capacity_,
                                in_features);
-    backward_layer<depth - 1>(want_input_gradient, accumulate);
+    Matrix<T> dx;
+    if (want_input_gradient) dx = row_major(input_grad_.data(), batch_, in_features);
+    runner_.backward(exec_, arguments(), as_matrix(input_), dx, accumulate);
     input_gradient_valid_ = want_input_gradient;
   }
 
@@ -300,9 +239,8 @@ class Model {
     if (dy.extent(0) != std::size_t(batch_) || dy.extent(1) != std::size_t(out_features))
       detail::fail("ktnn::Model::backward", "output gradient is ", dy.extent(0), "x", dy.extent(1),
                    ", the last forward produced ", batch_, "x", out_features);
-    detail::copy_rows(exec_, "ktnn::Model::backward::copy_gradient",
-                      Matrix<typename DY::value_type const>(as_matrix(dy)),
-                      as_matrix(output_gradient()));
+    copy_rows(exec_, "ktnn::Model::backward::copy_gradient",
+              Matrix<typename DY::value_type const>(as_matrix(dy)), as_matrix(output_gradient()));
     backward(want_input_gradient, accumulate);
   }
 
@@ -340,113 +278,43 @@ class Model {
   template <class View>
   input_type input_view(View const& x) {
     auto const m = as_matrix(x);
-    bool aliases = false;
-    auto inside = [&](T const* begin, std::size_t size) {
-      aliases = aliases || (std::less_equal<T const*>{}(begin, m.data) &&
-                            std::less<T const*>{}(m.data, begin + size));
-    };
-    for (auto const& o : outputs_) inside(o.data(), o.span());
-    for (auto const& g : grad_) inside(g.data(), g.span());  // output_gradient()
-    inside(input_grad_.data(), input_grad_.span());          // input_gradient()
-    inside(work_.data(), work_.span());
+    bool const aliases = runner_.holds(m.data) ||
+                         (std::less_equal<T const*>{}(input_grad_.data(), m.data) &&
+                          std::less<T const*>{}(m.data, input_grad_.data() + input_grad_.span()));
     if (m.col_stride == 1 && !aliases) return input_type(x);
     auto copy = Kokkos::subview(input_copy_, std::make_pair(0, batch_), Kokkos::ALL);
-    detail::copy_rows(exec_, "ktnn::Model::forward::copy_input", Matrix<T const>(m),
-                      as_matrix(copy));
+    copy_rows(exec_, "ktnn::Model::forward::copy_input", Matrix<T const>(m), as_matrix(copy));
     return input_type(copy);
   }
 
-  template <std::size_t... I>
-  std::size_t workspace_size_of(int batch, std::index_sequence<I...>) const {
-    std::size_t size = 0;
-    ((size = std::max(size, Architecture::template layer<I>::workspace_size(exec_, batch))), ...);
-    return size;
-  }
-  std::size_t workspace_size(int batch) const {
-    return workspace_size_of(batch, std::make_index_sequence<depth>{});
+  /// dst = src, element by element (any strides; dst's shape).
+  template <class S>
+  static void copy_rows(ExecutionSpace const& exec, char const* label, Matrix<S const> src,
+                        Matrix<T> dst) {
+    ops::for_each_element(exec, label, std::size_t(dst.rows), std::size_t(dst.cols),
+                          detail::CopyRows<S, T>{src, dst});
   }
 
-  template <std::size_t I>
-  context_type context(Accumulate accumulate) const {
-    return {.exec = exec_,
-            .parameters = params_.data() + Architecture::param_offset[I],
-            .gradients = grads_.data() + Architecture::param_offset[I],
-            .state = state_.data() + Architecture::state_offset[I],
-            .saved = saved_.data() + std::size_t(batch_) * Architecture::saved_offset[I],
-            .workspace = {work_.data(), work_.extent(0)},
+  /// What every layer of a walk shares: the arenas, the mode and the keys of
+  /// the layers' randomness (the step of the last forward, for backward too).
+  RunArguments<T> arguments() const {
+    return {.parameters = params_.data(),
+            .gradients = grads_.data(),
+            .state = state_.data(),
             .mode = mode_,
             .seed = seed_,
             .step = forward_step_,
-            .layer = I,
-            .accumulate = accumulate,
-            .batch = batch_};
-  }
-
-  Matrix<T> rows_of(batch_view const& v) const {
-    return row_major(v.data(), batch_, int(v.extent(1)));
-  }
-  template <std::size_t I>
-  Matrix<T const> layer_input() const {
-    if constexpr (I == 0)
-      return as_matrix(input_);
-    else
-      return rows_of(outputs_[I - 1]);
-  }
-
-  template <std::size_t... I>
-  void forward_layers(std::index_sequence<I...>) {
-    (forward_layer<I>(), ...);
-  }
-  template <std::size_t I>
-  void forward_layer() {
-    using L = typename Architecture::template layer<I>;
-    L::forward(context<I>(Accumulate::yes), layer_input<I>(), rows_of(outputs_[I]));
-    if (check_finite_)
-      require_finite<I>("forward output", outputs_[I].data(),
-                        std::size_t(batch_) * L::out_features);
-  }
-
-  /// Throws naming layer I when one of the n values at `data` is NaN or Inf.
-  template <std::size_t I>
-  void require_finite(char const* what, T const* data, std::size_t n) const {
-    std::size_t const bad = detail::count_non_finite(exec_, data, n);
-    if (bad > 0)
-      detail::fail("ktnn::Model::check_finite", what, " of layer ", I, " (",
-                   Architecture::template layer<I>::name(), "): ", bad, " of ", n,
-                   " values are NaN or Inf");
-  }
-
-  template <std::size_t I>
-  void backward_layer(bool want_input_gradient, Accumulate accumulate) {
-    using L = typename Architecture::template layer<I>;
-    auto dy = row_major(grad_[I % 2].data(), batch_, L::out_features);
-    Matrix<T> dx;
-    if constexpr (I > 0)
-      dx = row_major(grad_[(I + 1) % 2].data(), batch_, L::in_features);
-    else if (want_input_gradient)
-      dx = row_major(input_grad_.data(), batch_, L::in_features);
-    L::backward(context<I>(accumulate), layer_input<I>(), Matrix<T const>(rows_of(outputs_[I])), dy,
-                dx);
-    if (check_finite_) {
-      require_finite<I>("parameter gradient", grads_.data() + Architecture::param_offset[I],
-                        L::param_count);
-      if (!dx.empty())
-        require_finite<I>("input gradient", dx.data, std::size_t(batch_) * L::in_features);
-    }
-    if constexpr (I > 0) backward_layer<I - 1>(want_input_gradient, accumulate);
+            .check_finite = check_finite_};
   }
 
   execution_space exec_;
   arena_type params_;
   arena_type grads_;
   arena_type state_;
-  arena_type saved_;
-  arena_type work_;
   Kokkos::View<LossSums, memory_space> loss_sums_;
   std::vector<ParameterInfo> index_;
   std::vector<ParameterInfo> state_index_;
-  std::array<batch_view, depth> outputs_;
-  std::array<arena_type, 2> grad_;
+  runner_type runner_{"ktnn::Model"};
   batch_view input_copy_;
   batch_view input_grad_;
   input_type input_;
@@ -460,60 +328,5 @@ class Model {
   bool input_gradient_valid_ = false;
   bool backward_ready_ = false;
 };
-
-/// Sets the state of a model's standardisation layers from data, by a
-/// deterministic reduction: a Standardize first layer from the inputs `x`,
-/// an Unstandardize last layer from the targets `y` (rank-2, any layout).
-/// Pass an empty View for a side the model does not standardise.
-template <class Model, class X, class Y>
-void standardize(Model& model, X const& x, Y const& y) {
-  using Arch = typename Model::architecture;
-  using T = typename Model::value_type;
-  using Exec = typename Model::execution_space;
-  Kokkos::Profiling::ScopedRegion region("ktnn::standardize");
-  using First = typename Arch::template layer<0>;
-  using Last = typename Arch::template layer<Arch::depth - 1>;
-  constexpr bool inputs = std::is_same_v<First, Standardize<Arch::in_features>>;
-  constexpr bool targets = std::is_same_v<Last, Unstandardize<Arch::out_features>>;
-  static_assert(inputs || targets,
-                "ktnn::standardize: the model has neither a Standardize first layer nor an "
-                "Unstandardize last layer");
-  // Computed into a scratch copy of the state, checked, then committed: a
-  // failure leaves the model as it was.
-  auto state = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, model.state());
-  auto set = [&]<int Features>(auto const& v, std::size_t layer, char const* what) {
-    if (v.extent(0) == 0) detail::fail("ktnn::standardize", "the ", what, " have no samples");
-    using Mem = typename Exec::memory_space;
-    Kokkos::View<T*, Mem> stats(Kokkos::view_alloc(model.execution(), "ktnn::standardize::stats"),
-                                2 * Features);
-    detail::column_statistics(model.execution(), as_matrix(v), v.extent(0), Features, stats.data());
-    auto const host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, stats);
-    for (int j = 0; j < Features; ++j)
-      if (!std::isfinite(double(host(j))) || !std::isfinite(double(host(Features + j))))
-        detail::fail("ktnn::standardize", "column ", j, " of the ", what, " has mean ",
-                     double(host(j)), " and std ", double(host(Features + j)),
-                     ": it holds values that are not finite (or too large)");
-    for (int j = 0; j < 2 * Features; ++j) state(Arch::state_offset[layer] + j) = host(j);
-  };
-  if constexpr (inputs)
-    set.template operator()<Arch::in_features>(
-        detail::checked_rows<T, Arch::in_features, Exec>("ktnn::standardize", x), 0, "inputs");
-  if constexpr (targets)
-    set.template operator()<Arch::out_features>(
-        detail::checked_rows<T, Arch::out_features, Exec>("ktnn::standardize", y), Arch::depth - 1,
-        "targets");
-  Kokkos::deep_copy(model.execution(), model.state(), state);
-  model.execution().fence("ktnn::standardize");
-}
-
-/// standardize(model, dataset.inputs, dataset.targets).
-template <class Model, class Dataset>
-  requires requires(Dataset const& d) {
-    d.inputs;
-    d.targets;
-  }
-void standardize(Model& model, Dataset const& data) {
-  standardize(model, data.inputs, data.targets);
-}
 
 }  // namespace ktnn
