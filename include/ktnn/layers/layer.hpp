@@ -117,6 +117,35 @@ struct LayerDefaults {
   }
 };
 
+namespace detail {
+/// to(i, j) = from(i, j): the element kernel of layers that pass values
+/// through (Flatten, a Residual's copy of its output gradient).
+template <class T>
+struct CopyElements {
+  Matrix<T const> from;
+  Matrix<T> to;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    to(i, j) = from(i, j);
+  }
+};
+
+/// Kernel `Tag` of a functor that has several (an operator() per tag), as a
+/// callable of the indices alone: what ops::for_each_element and other
+/// callers of a plain body call.
+template <class Tag, class Kernels>
+struct Tagged {
+  Kernels kernels;
+  template <class... Index>
+  KOKKOS_INLINE_FUNCTION auto operator()(Index const&... index) const {
+    return kernels(Tag{}, index...);
+  }
+};
+template <class Tag, class Kernels>
+Tagged<Tag, Kernels> tagged(Kernels const& kernels) {
+  return {kernels};
+}
+}  // namespace detail
+
 /// One requirement of the layer protocol each, so check_layer can say which
 /// is missing. Signatures are probed with a float context on the host space.
 namespace detail::layer_requirements {

@@ -13,7 +13,6 @@
 /// spaces a plane's gradient is summed by one work item, on devices each
 /// input element gathers from its windows.
 
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/conv2d.hpp>
@@ -34,6 +33,96 @@ struct MaxPooling {
 };
 struct AveragePooling {
   static constexpr char const* name = "AvgPool2D";
+};
+
+/// The kernels of a pooling layer L: forward a thread per output (n, e) on
+/// devices or a work item per (sample, channel) plane on host spaces.
+template <class L, class T>
+struct PoolForward {
+  struct Planes {};
+  Matrix<T const> x;
+  Matrix<T> y;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    using G = typename L::geometry;
+    int const c = int(e / G::out_pixels);
+    int const p = int(e - std::size_t(c) * G::out_pixels);
+    int const oh = p / G::out_width, ow = p - oh * G::out_width;
+    int arg;
+    y(n, e) = L::window(x.row(n), c, oh, ow, arg);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Planes, std::size_t plane) const {
+    using G = typename L::geometry;
+    std::size_t const n = plane / G::channels;
+    int const c = int(plane - n * G::channels);
+    T* const out = y.row(n) + std::size_t(c) * G::out_pixels;
+    for (int oh = 0; oh < G::out_height; ++oh)
+      for (int ow = 0; ow < G::out_width; ++ow) {
+        int arg;
+        out[oh * G::out_width + ow] = L::window(x.row(n), c, oh, ow, arg);
+      }
+  }
+};
+
+/// Backward of a pooling layer L. Host spaces (Planes): a work item per
+/// plane zeroes it and adds each window's gradient in window order (serial
+/// within the plane, so overlapping windows need no atomics). Devices: a
+/// thread per input element (n, e) gathers from the windows that contain it.
+template <class L, class T>
+struct PoolBackward {
+  struct Planes {};
+  Matrix<T const> x;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(Planes, std::size_t plane) const {
+    using G = typename L::geometry;
+    constexpr int kernel = G::kernel;
+    std::size_t const n = plane / G::channels;
+    int const c = int(plane - n * G::channels);
+    T* const image = dx.row(n);
+    T const* const xn = x.row(n);
+    T* const out = image + std::size_t(c) * G::in_pixels;
+    T const* const grad = dy.row(n) + std::size_t(c) * G::out_pixels;
+    for (int i = 0; i < G::in_pixels; ++i) out[i] = T(0);
+    for (int oh = 0; oh < G::out_height; ++oh)
+      for (int ow = 0; ow < G::out_width; ++ow) {
+        T const g = grad[oh * G::out_width + ow];
+        if constexpr (L::is_max) {
+          int arg;
+          L::window(xn, c, oh, ow, arg);
+          if (arg >= 0) image[arg] += g;
+        } else {
+          T const share = g / T(kernel * kernel);
+          for (int kh = 0; kh < kernel; ++kh) {
+            int const ih = oh * G::stride - G::padding + kh * G::dilation;
+            if (ih < 0 || ih >= G::height) continue;
+            for (int kw = 0; kw < kernel; ++kw) {
+              int const iw = ow * G::stride - G::padding + kw * G::dilation;
+              if (iw < 0 || iw >= G::width) continue;
+              out[ih * G::width + iw] += share;
+            }
+          }
+        }
+      }
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    using G = typename L::geometry;
+    constexpr int kernel = G::kernel;
+    int const c = int(e / G::in_pixels), rest = int(e - std::size_t(c) * G::in_pixels);
+    int const ih = rest / G::width, iw = rest - ih * G::width;
+    T const* const xn = x.row(n);
+    T sum = 0;
+    G::windows_containing(ih, iw, [&](int oh, int ow, int, int) {
+      T const g = dy(n, std::size_t(c) * G::out_pixels + oh * G::out_width + ow);
+      if constexpr (L::is_max) {
+        int arg;
+        L::window(xn, c, oh, ow, arg);
+        if (arg == int(e)) sum += g;
+      } else {
+        sum += g / T(kernel * kernel);
+      }
+    });
+    dx(n, e) = sum;
+  }
 };
 
 /// A pooling layer bound to its input shape In.
@@ -91,101 +180,33 @@ struct Pool2D : LayerDefaults {
 
   /// Forward. Host spaces: a work item per (sample, channel) plane; devices:
   /// a thread per output.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    using G = geometry;
-    if constexpr (ops::device_kernels<ExecSpace>) {
-      ops::for_each_element(
-          ctx.exec, "ktnn::Pool2D::forward", std::size_t(x.rows), std::size_t(out_features),
-          KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-            int const c = int(e / G::out_pixels);
-            int const p = int(e - std::size_t(c) * G::out_pixels);
-            int const oh = p / G::out_width, ow = p - oh * G::out_width;
-            int arg;
-            y(n, e) = window(x.row(n), c, oh, ow, arg);
-          });
-    } else {
-      Kokkos::parallel_for(
-          "ktnn::Pool2D::forward",
-          Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, std::size_t(x.rows) * G::channels),
-          KOKKOS_LAMBDA(std::size_t plane) {
-            std::size_t const n = plane / G::channels;
-            int const c = int(plane - n * G::channels);
-            T* const out = y.row(n) + std::size_t(c) * G::out_pixels;
-            for (int oh = 0; oh < G::out_height; ++oh)
-              for (int ow = 0; ow < G::out_width; ++ow) {
-                int arg;
-                out[oh * G::out_width + ow] = window(x.row(n), c, oh, ow, arg);
-              }
-          });
-    }
+    using Kernels = PoolForward<Pool2D, T>;
+    if constexpr (ops::device_kernels<ExecSpace>)
+      ops::for_each_element(ctx.exec, "ktnn::Pool2D::forward", std::size_t(x.rows),
+                            std::size_t(out_features), Kernels{.x = x, .y = y});
+    else
+      Kokkos::parallel_for("ktnn::Pool2D::forward",
+                           Kokkos::RangePolicy<ExecSpace, typename Kernels::Planes>(
+                               ctx.exec, 0, std::size_t(x.rows) * geometry::channels),
+                           Kernels{.x = x, .y = y});
   }
 
-  /// Backward. Host spaces: a work item per plane zeroes it and adds each
-  /// window's gradient in window order (serial within the plane, so
-  /// overlapping windows need no atomics). Devices: a thread per input
-  /// element gathers from the windows that contain it.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  /// Backward (see PoolBackward).
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
-    using G = geometry;
     if (dx.empty()) return;
-    if constexpr (!ops::device_kernels<ExecSpace>) {
-      Kokkos::parallel_for(
-          "ktnn::Pool2D::backward",
-          Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, std::size_t(x.rows) * G::channels),
-          KOKKOS_LAMBDA(std::size_t plane) {
-            std::size_t const n = plane / G::channels;
-            int const c = int(plane - n * G::channels);
-            T* const image = dx.row(n);
-            T const* const xn = x.row(n);  // captured here, not first inside if constexpr (nvcc)
-            (void)xn;
-            T* const out = image + std::size_t(c) * G::in_pixels;
-            T const* const grad = dy.row(n) + std::size_t(c) * G::out_pixels;
-            for (int i = 0; i < G::in_pixels; ++i) out[i] = T(0);
-            for (int oh = 0; oh < G::out_height; ++oh)
-              for (int ow = 0; ow < G::out_width; ++ow) {
-                T const g = grad[oh * G::out_width + ow];
-                if constexpr (is_max) {
-                  int arg;
-                  window(xn, c, oh, ow, arg);
-                  if (arg >= 0) image[arg] += g;
-                } else {
-                  T const share = g / T(Kernel * Kernel);
-                  for (int kh = 0; kh < Kernel; ++kh) {
-                    int const ih = oh * S - P + kh * D;
-                    if (ih < 0 || ih >= G::height) continue;
-                    for (int kw = 0; kw < Kernel; ++kw) {
-                      int const iw = ow * S - P + kw * D;
-                      if (iw < 0 || iw >= G::width) continue;
-                      out[ih * G::width + iw] += share;
-                    }
-                  }
-                }
-              }
-          });
-      return;
-    }
-    ops::for_each_element(
-        ctx.exec, "ktnn::Pool2D::backward", std::size_t(x.rows), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-          int const c = int(e / G::in_pixels), rest = int(e - std::size_t(c) * G::in_pixels);
-          int const ih = rest / G::width, iw = rest - ih * G::width;
-          T const* const xn = x.row(n);  // captured here, not first inside if constexpr (nvcc)
-          (void)xn;
-          T sum = 0;
-          G::windows_containing(ih, iw, [&](int oh, int ow, int, int) {
-            T const g = dy(n, std::size_t(c) * G::out_pixels + oh * G::out_width + ow);
-            if constexpr (is_max) {
-              int arg;
-              window(xn, c, oh, ow, arg);
-              if (arg == int(e)) sum += g;
-            } else {
-              sum += g / T(Kernel * Kernel);
-            }
-          });
-          dx(n, e) = sum;
-        });
+    using Kernels = PoolBackward<Pool2D, T>;
+    if constexpr (ops::device_kernels<ExecSpace>)
+      ops::for_each_element(ctx.exec, "ktnn::Pool2D::backward", std::size_t(x.rows),
+                            std::size_t(in_features), Kernels{.x = x, .dy = dy, .dx = dx});
+    else
+      Kokkos::parallel_for("ktnn::Pool2D::backward",
+                           Kokkos::RangePolicy<ExecSpace, typename Kernels::Planes>(
+                               ctx.exec, 0, std::size_t(x.rows) * geometry::channels),
+                           Kernels{.x = x, .dy = dy, .dx = dx});
   }
 
   template <class P_, class S_>
@@ -228,25 +249,46 @@ struct FlattenLayer : LayerDefaults {
   static constexpr int in_features = In::size;
   static constexpr int out_features = In::size;
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    ops::for_each_element(
-        ctx.exec, "ktnn::Flatten::forward", std::size_t(x.rows), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) { y(n, e) = x(n, e); });
+    ops::for_each_element(ctx.exec, "ktnn::Flatten::forward", std::size_t(x.rows),
+                          std::size_t(in_features), CopyElements<T>{.from = x, .to = y});
   }
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const>, Matrix<T const>,
                        Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Flatten::backward", std::size_t(dy.rows), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) { dx(n, e) = dy(n, e); });
+    ops::for_each_element(ctx.exec, "ktnn::Flatten::backward", std::size_t(dy.rows),
+                          std::size_t(in_features), CopyElements<T>{.from = dy, .to = dx});
   }
   template <class P, class S>
   KOKKOS_INLINE_FUNCTION static void apply(P const*, P const*, S const* x, S* y) {
     for (int e = 0; e < in_features; ++e) y[e] = x[e];
   }
   static std::string name() { return "Flatten on " + In::name(); }
+};
+
+/// y(n, c) = the mean of channel c's Pixels values of sample n.
+template <int Pixels, class T>
+struct ChannelMeans {
+  Matrix<T const> x;
+  Matrix<T> y;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t c) const {
+    T const* row = x.row(n) + c * Pixels;
+    T sum = 0;
+    for (int p = 0; p < Pixels; ++p) sum += row[p];
+    y(n, c) = sum / T(Pixels);
+  }
+};
+
+/// dx(n, e) = dy(n, c) / Pixels for every value e of channel c.
+template <int Pixels, class T>
+struct ChannelMeansGradient {
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    dx(n, e) = dy(n, e / Pixels) / T(Pixels);
+  }
 };
 
 /// Global average pooling bound to its input image: one mean per channel.
@@ -260,26 +302,18 @@ struct GlobalAvgPoolLayer : LayerDefaults {
   static constexpr int in_features = In::size;
   static constexpr int out_features = In::channels;
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    ops::for_each_element(
-        ctx.exec, "ktnn::GlobalAvgPool2D::forward", std::size_t(x.rows), std::size_t(out_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t c) {
-          T const* row = x.row(n) + c * In::pixels;
-          T sum = 0;
-          for (int p = 0; p < In::pixels; ++p) sum += row[p];
-          y(n, c) = sum / T(In::pixels);
-        });
+    ops::for_each_element(ctx.exec, "ktnn::GlobalAvgPool2D::forward", std::size_t(x.rows),
+                          std::size_t(out_features), ChannelMeans<In::pixels, T>{.x = x, .y = y});
   }
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const>, Matrix<T const>,
                        Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
-    ops::for_each_element(
-        ctx.exec, "ktnn::GlobalAvgPool2D::backward", std::size_t(dy.rows), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-          dx(n, e) = dy(n, e / In::pixels) / T(In::pixels);
-        });
+    ops::for_each_element(ctx.exec, "ktnn::GlobalAvgPool2D::backward", std::size_t(dy.rows),
+                          std::size_t(in_features),
+                          ChannelMeansGradient<In::pixels, T>{.dy = dy, .dx = dx});
   }
   template <class P, class S>
   KOKKOS_INLINE_FUNCTION static void apply(P const*, P const*, S const* x, S* y) {

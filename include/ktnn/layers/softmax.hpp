@@ -14,7 +14,6 @@
 /// One thread per sample on every space: a sample's features are summed in
 /// order, so the result repeats bit for bit, and class counts are small.
 
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -28,12 +27,44 @@
 namespace ktnn {
 
 namespace detail {
+/// The forward kernel of a softmax layer L (Softmax or LogSoftmax), a
+/// thread per sample.
+template <class L, class T>
+struct SoftmaxForward {
+  Matrix<T const> x;
+  Matrix<T> y;
+  KOKKOS_INLINE_FUNCTION void operator()(int i) const {
+    L::template sample<T>([&](int j) { return x(i, j); }, [&](int j) -> T& { return y(i, j); });
+  }
+};
+
+/// The backward kernel of a softmax layer L, a thread per sample: dx from
+/// the output y and dy alone.
+template <class L, class T>
+struct SoftmaxBackward {
+  Matrix<T const> y;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(int i) const {
+    constexpr int N = L::in_features;
+    T sum = 0;
+    if constexpr (L::log) {
+      for (int j = 0; j < N; ++j) sum += dy(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = dy(i, j) - Kokkos::exp(y(i, j)) * sum;
+    } else {
+      for (int j = 0; j < N; ++j) sum += dy(i, j) * y(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = y(i, j) * (dy(i, j) - sum);
+    }
+  }
+};
+
 /// Softmax (Log false) or LogSoftmax (Log true) of width N.
 template <int N, bool Log>
 struct SoftmaxBase : LayerDefaults {
   static_assert(N > 0, "ktnn::Softmax: the width must be positive");
   static constexpr int in_features = N;
   static constexpr int out_features = N;
+  static constexpr bool log = Log;
   static constexpr char const* forward_label =
       Log ? "ktnn::LogSoftmax::forward" : "ktnn::Softmax::forward";
   static constexpr char const* backward_label =
@@ -59,36 +90,18 @@ struct SoftmaxBase : LayerDefaults {
     }
   }
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    Kokkos::parallel_for(
-        forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows), KOKKOS_LAMBDA(int i) {
-          sample<T>([&](int j) { return x(i, j); }, [&](int j) -> T& { return y(i, j); });
-        });
+    Kokkos::parallel_for(forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+                         SoftmaxForward<SoftmaxBase, T>{.x = x, .y = y});
   }
 
-  /// dx of sample i from its output and dy (a function of its own: nvcc
-  /// refuses a device lambda whose first capture sits in an if constexpr).
-  template <class T>
-  KOKKOS_INLINE_FUNCTION static void backward_sample(int i, Matrix<T const> y, Matrix<T> dy,
-                                                     Matrix<T> dx) {
-    T sum = 0;
-    if constexpr (Log) {
-      for (int j = 0; j < N; ++j) sum += dy(i, j);
-      for (int j = 0; j < N; ++j) dx(i, j) = dy(i, j) - Kokkos::exp(y(i, j)) * sum;
-    } else {
-      for (int j = 0; j < N; ++j) sum += dy(i, j) * y(i, j);
-      for (int j = 0; j < N; ++j) dx(i, j) = y(i, j) * (dy(i, j) - sum);
-    }
-  }
-
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
-    Kokkos::parallel_for(
-        backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-        KOKKOS_LAMBDA(int i) { backward_sample(i, y, dy, dx); });
+    Kokkos::parallel_for(backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+                         SoftmaxBackward<SoftmaxBase, T>{.y = y, .dy = dy, .dx = dx});
   }
 
   template <class P, class S>
