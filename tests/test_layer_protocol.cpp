@@ -159,6 +159,40 @@ struct NotALayer {
 static_assert(NotALayer::in_features == 3 && !ktnn::Layer<NotALayer>);  // widths alone are not
 static_assert(!ktnn::Layer<ktnn::ReLU>);  // an activation function, not a layer
 
+// The optional members, a concept per family (layers/layer.hpp).
+using TanhDense = ktnn::Dense<2, 3, ktnn::Tanh>;
+using SmallConv = ktnn::Conv2D<ktnn::Image<1, 4, 4>, 2, 3>;
+static_assert(ktnn::TaylorLayer<TanhDense> && ktnn::TaylorLayer<ktnn::Activation<ktnn::SiLU, 4>> &&
+              ktnn::TaylorLayer<ktnn::Standardize<2>> && ktnn::check_taylor_layer<TanhDense>());
+static_assert(!ktnn::TaylorLayer<LayerNorm<3>> && !ktnn::TaylorLayer<SmallConv>);
+static_assert(ktnn::taylor_saved_per_row_of<TanhDense> == 3 &&
+              ktnn::taylor_saved_per_row_of<ktnn::Dense<2, 3>> == 0 &&
+              ktnn::taylor_saved_per_row_of<ktnn::Standardize<2>> == 0);
+static_assert(ktnn::ShapeBindingLayer<ktnn::Flatten> &&
+              ktnn::ShapeBindingLayer<ktnn::MaxPool2D<2>> &&
+              ktnn::ShapeBindingLayer<ktnn::Residual<ktnn::ReLU>> &&
+              ktnn::check_shape_binding_layer<ktnn::Dropout<0.5>>());
+static_assert(!ktnn::ShapeBindingLayer<TanhDense> && !ktnn::ShapeBindingLayer<ktnn::ReLU>);
+static_assert(ktnn::ShapedLayer<SmallConv> && ktnn::check_shaped_layer<SmallConv>() &&
+              ktnn::ShapedLayer<ktnn::Flatten::bind<ktnn::Image<2, 3, 3>>> &&
+              !ktnn::ShapedLayer<TanhDense>);
+static_assert(ktnn::ShapePreservingLayer<ktnn::Activation<ktnn::ReLU, 3>> &&
+              ktnn::ShapePreservingLayer<ktnn::Dropout<0.5>> &&
+              !ktnn::ShapePreservingLayer<SmallConv>);
+static_assert(ktnn::TorchModuleCount<TanhDense> && !ktnn::TorchModuleCount<LayerNorm<3>> &&
+              ktnn::torch_modules_of<TanhDense> == 2 &&
+              ktnn::torch_modules_of<ktnn::Dense<2, 3>> == 1 &&
+              ktnn::torch_modules_of<LayerNorm<3>> == 1);
+
+/// A layer whose shapes contradict its widths: a ShapedLayer it is not.
+struct WrongShape : ktnn::LayerDefaults {
+  static constexpr int in_features = 4;
+  static constexpr int out_features = 4;
+  using in_shape = ktnn::Features<4>;
+  using out_shape = ktnn::Features<5>;
+};
+static_assert(WrongShape::in_features == 4 && !ktnn::ShapedLayer<WrongShape>);
+
 }  // namespace
 
 TEST_CASE_TEMPLATE_DEFINE("a layer defined outside the library: finite differences", Space,
