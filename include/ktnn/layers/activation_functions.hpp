@@ -103,10 +103,10 @@ concept ActivationFunction = requires {
   { F::needs_input } -> std::convertible_to<bool>;
 } && F::is_activation;
 
-namespace detail {
-/// Second and third derivatives of a piecewise-linear activation: zero
-/// (away from its kinks, where they do not exist: a ReLU network's Laplacian
-/// is zero almost everywhere).
+/// A base for a piecewise-linear activation (Identity, ReLU, LeakyReLU, or one
+/// of your own): its second and third derivatives, zero away from its kinks,
+/// where they do not exist (a ReLU network's Laplacian is zero almost
+/// everywhere).
 struct PiecewiseLinear {
   template <class S>
   KOKKOS_INLINE_FUNCTION static S second(S, S) {
@@ -117,10 +117,9 @@ struct PiecewiseLinear {
     return S(0);
   }
 };
-}  // namespace detail
 
 /// The identity: a Dense layer with no activation.
-struct Identity : detail::PiecewiseLinear {
+struct Identity : PiecewiseLinear {
   static constexpr bool is_activation = true;
   static constexpr bool needs_input = false;  // derivative from the output alone
   static constexpr char const* name = "Identity";
@@ -134,7 +133,7 @@ struct Identity : detail::PiecewiseLinear {
   }
 };
 
-struct ReLU : detail::PiecewiseLinear {
+struct ReLU : PiecewiseLinear {
   static constexpr bool is_activation = true;
   static constexpr bool needs_input = false;
   static constexpr char const* name = "ReLU";
@@ -300,12 +299,12 @@ struct Softplus {
 /// `LeakyReLU` has PyTorch's default negative_slope 0.01; `LeakyReLUSlope<0.2>`
 /// another (a compile-time constant, like every part of a layer's type).
 ///
-/// Piecewise linear, like ReLU (detail::PiecewiseLinear): its second and third
+/// Piecewise linear, like ReLU (PiecewiseLinear): its second and third
 /// derivatives are zero away from the kink at 0, so it is a SmoothActivation
 /// in the same almost-everywhere sense. At 0 the derivative is taken as Slope,
 /// as PyTorch's backward takes it.
 template <double Slope>
-struct LeakyReLUSlope : detail::PiecewiseLinear {
+struct LeakyReLUSlope : PiecewiseLinear {
   static constexpr bool is_activation = true;
   /// With a slope >= 0 the output is positive exactly where the input is, so
   /// the derivative comes from the output and Dense keeps no pre-activation;

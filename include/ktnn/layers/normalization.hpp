@@ -44,6 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ktnn {
@@ -352,9 +353,13 @@ struct BatchNormBackward {
   }
 };
 
-/// BatchNorm over C channels of Pixels values each (BatchNorm1d: C features,
-/// one pixel); `Image` picks the name in labels and messages.
-template <int C, int Pixels, bool Image>
+}  // namespace detail
+
+/// Batch normalization over C channels of Pixels values each: what
+/// BatchNorm1d<N> (N channels of one value) and BatchNorm2dLayer<In> (an
+/// image's channels of H * W pixels) are, each adding its name(). IsImage
+/// picks the name in kernel labels and messages.
+template <int C, int Pixels, bool IsImage>
 struct BatchNormBase : LayerDefaults {
   static_assert(C > 0 && Pixels > 0, "ktnn::BatchNorm: sizes must be positive");
   static constexpr int channels = C;
@@ -365,10 +370,6 @@ struct BatchNormBase : LayerDefaults {
   static constexpr std::size_t state_count = 2 * std::size_t(C) + 1;  // see describe_state
   static constexpr double eps = 1e-5;
   static constexpr double momentum = 0.1;
-
-  static std::string label(char const* step) {
-    return std::string(Image ? "ktnn::BatchNorm2d::" : "ktnn::BatchNorm1d::") + step;
-  }
 
   static void describe(std::string const& prefix, std::size_t offset,
                        std::vector<ParameterInfo>& out) {
@@ -388,8 +389,9 @@ struct BatchNormBase : LayerDefaults {
   template <class ExecSpace, class T>
   static void initialize(ExecSpace const& exec, T* params, T* state, std::size_t, std::uint64_t,
                          Init) {
-    Kokkos::parallel_for(label("initialize"), Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * C + 1),
-                         BatchNormInitialize<BatchNormBase, T>{.params = params, .state = state});
+    Kokkos::parallel_for(
+        label("initialize"), Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * C + 1),
+        detail::BatchNormInitialize<BatchNormBase, T>{.params = params, .state = state});
   }
 
   /// Four values per channel (the batch statistics and backward's
@@ -397,19 +399,20 @@ struct BatchNormBase : LayerDefaults {
   static constexpr std::size_t stats_size = 4 * std::size_t(C);
   template <class ExecSpace>
   static std::size_t workspace_size(ExecSpace const& exec, int batch) {
-    return stats_size + channel_sums_workspace<3, C, Pixels>(exec, batch);
+    return stats_size + detail::channel_sums_workspace<3, C, Pixels>(exec, batch);
   }
 
   /// Training mode: the batch's statistics (and the running ones updated);
   /// evaluation mode: the running statistics.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    using Kernels = BatchNormForward<BatchNormBase, T>;
+    using Kernels = detail::BatchNormForward<BatchNormBase, T>;
     Kernels kernels{
         .x = x, .y = y, .weight = ctx.parameters, .bias = ctx.parameters + C, .state = ctx.state};
     if (ctx.mode == Mode::evaluate) {
       ops::for_each_element(ctx.exec, label("forward::running").c_str(), std::size_t(x.rows),
-                            std::size_t(C) * Pixels, tagged<typename Kernels::Running>(kernels));
+                            std::size_t(C) * Pixels,
+                            detail::tagged<typename Kernels::Running>(kernels));
       return;
     }
     if (x.rows == 0) return;
@@ -421,11 +424,13 @@ struct BatchNormBase : LayerDefaults {
     kernels.unbiased = T(double(n) / double(n - 1));
     kernels.keep = T(1 - momentum);
     kernels.move = T(momentum);
-    channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label("forward::variance"),
-                               x.rows, tagged<typename Kernels::VarianceTerms>(kernels),
-                               tagged<typename Kernels::VarianceFinish>(kernels));
+    detail::channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size,
+                                       label("forward::variance"), x.rows,
+                                       detail::tagged<typename Kernels::VarianceTerms>(kernels),
+                                       detail::tagged<typename Kernels::VarianceFinish>(kernels));
     ops::for_each_element(ctx.exec, label("forward::normalize").c_str(), std::size_t(x.rows),
-                          std::size_t(C) * Pixels, tagged<typename Kernels::Normalize>(kernels));
+                          std::size_t(C) * Pixels,
+                          detail::tagged<typename Kernels::Normalize>(kernels));
   }
 
   /// Training mode, with x-hat = (x - mean) inv and n values per channel:
@@ -436,7 +441,7 @@ struct BatchNormBase : LayerDefaults {
   template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
-    using Kernels = BatchNormBackward<BatchNormBase, T>;
+    using Kernels = detail::BatchNormBackward<BatchNormBase, T>;
     Kernels kernels{.x = x,
                     .dy = dy,
                     .dx = dx,
@@ -445,14 +450,14 @@ struct BatchNormBase : LayerDefaults {
                     .grads = ctx.gradients,
                     .beta = ctx.gradient_beta()};
     if (ctx.mode == Mode::evaluate) {
-      channel_sums<2, C, Pixels>(ctx.exec, ctx.workspace, stats_size,
-                                 label("backward::running_parameters"), x.rows,
-                                 tagged<typename Kernels::RunningTerms>(kernels),
-                                 tagged<typename Kernels::RunningGradients>(kernels));
+      detail::channel_sums<2, C, Pixels>(
+          ctx.exec, ctx.workspace, stats_size, label("backward::running_parameters"), x.rows,
+          detail::tagged<typename Kernels::RunningTerms>(kernels),
+          detail::tagged<typename Kernels::RunningGradients>(kernels));
       if (dx.empty()) return;
       ops::for_each_element(ctx.exec, label("backward::running_input").c_str(), std::size_t(x.rows),
                             std::size_t(C) * Pixels,
-                            tagged<typename Kernels::RunningInput>(kernels));
+                            detail::tagged<typename Kernels::RunningInput>(kernels));
       return;
     }
     if (x.rows == 0) {
@@ -468,38 +473,13 @@ struct BatchNormBase : LayerDefaults {
     kernels.slope = kernels.mean + 3 * C;
     batch_mean(ctx, x, kernels.mean, "backward::mean");
     kernels.count = T(std::size_t(x.rows) * Pixels);
-    channel_sums<3, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label("backward::sums"), x.rows,
-                               tagged<typename Kernels::Terms>(kernels),
-                               tagged<typename Kernels::Gradients>(kernels));
+    detail::channel_sums<3, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label("backward::sums"),
+                                       x.rows, detail::tagged<typename Kernels::Terms>(kernels),
+                                       detail::tagged<typename Kernels::Gradients>(kernels));
     if (dx.empty()) return;
     ops::for_each_element(ctx.exec, label("backward::input").c_str(), std::size_t(x.rows),
-                          std::size_t(C) * Pixels, tagged<typename Kernels::Input>(kernels));
-  }
-
-  /// The per-channel block of the workspace, checked, for a training pass of
-  /// `batch` samples (which must give more than one value per channel, as
-  /// PyTorch requires).
-  template <class ExecSpace, class T, class Isa>
-  static T* checked_stats(LayerContext<ExecSpace, T, Isa> const& ctx, int batch, char const* step) {
-    if (std::size_t(batch) * Pixels < 2)
-      fail(label(step),
-           "training mode needs more than one value per channel to take batch statistics, got "
-           "a batch of ",
-           batch, " x ", Pixels, " value(s) per channel (switch to Mode::evaluate, or batch more)");
-    if (ctx.workspace.size < stats_size)
-      fail(label(step), "workspace of ", ctx.workspace.size, " elements, ", stats_size, " needed");
-    return ctx.workspace.data;
-  }
-
-  /// mean[c] = the batch's mean of channel c.
-  template <class ExecSpace, class T, class Isa>
-  static void batch_mean(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, T* mean,
-                         char const* step) {
-    using Kernels = BatchMean<BatchNormBase, T>;
-    Kernels const kernels{.x = x, .mean = mean, .count = T(std::size_t(x.rows) * Pixels)};
-    channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label(step), x.rows,
-                               tagged<typename Kernels::Terms>(kernels),
-                               tagged<typename Kernels::Finish>(kernels));
+                          std::size_t(C) * Pixels,
+                          detail::tagged<typename Kernels::Input>(kernels));
   }
 
   /// One sample with the running statistics (evaluation mode), as
@@ -514,38 +494,68 @@ struct BatchNormBase : LayerDefaults {
       }
     }
   }
-};
 
-template <class In>
-struct bind_batchnorm2d;
-}  // namespace detail
+ private:
+  static std::string label(char const* step) {
+    return std::string(IsImage ? "ktnn::BatchNorm2d::" : "ktnn::BatchNorm1d::") + step;
+  }
+
+  /// The per-channel block of the workspace, checked, for a training pass of
+  /// `batch` samples (which must give more than one value per channel, as
+  /// PyTorch requires).
+  template <class ExecSpace, class T, class Isa>
+  static T* checked_stats(LayerContext<ExecSpace, T, Isa> const& ctx, int batch, char const* step) {
+    if (std::size_t(batch) * Pixels < 2)
+      detail::fail(
+          label(step),
+          "training mode needs more than one value per channel to take batch statistics, got "
+          "a batch of ",
+          batch, " x ", Pixels, " value(s) per channel (switch to Mode::evaluate, or batch more)");
+    if (ctx.workspace.size < stats_size)
+      detail::fail(label(step), "workspace of ", ctx.workspace.size, " elements, ", stats_size,
+                   " needed");
+    return ctx.workspace.data;
+  }
+
+  /// mean[c] = the batch's mean of channel c.
+  template <class ExecSpace, class T, class Isa>
+  static void batch_mean(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, T* mean,
+                         char const* step) {
+    using Kernels = detail::BatchMean<BatchNormBase, T>;
+    Kernels const kernels{.x = x, .mean = mean, .count = T(std::size_t(x.rows) * Pixels)};
+    detail::channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label(step), x.rows,
+                                       detail::tagged<typename Kernels::Terms>(kernels),
+                                       detail::tagged<typename Kernels::Finish>(kernels));
+  }
+};
 
 /// PyTorch's nn.BatchNorm1d(N) on a batch of N features (see the file
 /// comment).
 template <int N>
-struct BatchNorm1d : detail::BatchNormBase<N, 1, false> {
+struct BatchNorm1d : BatchNormBase<N, 1, false> {
   static std::string name() { return "BatchNorm1d<" + std::to_string(N) + ">"; }
 };
 
+namespace detail {
+/// In if it is an image, else a one-pixel stand-in, so that a BatchNorm2d
+/// after vectors stops at BatchNorm2dLayer's message.
+template <class In>
+using image_or_pixel = std::conditional_t<ImageShape<In>, In, Image<1, 1, 1>>;
+}  // namespace detail
+
 /// BatchNorm2d bound to the image shape In of the layer before.
 template <class In>
-struct BatchNorm2dLayer : detail::BatchNormBase<In::channels, In::pixels, true> {
+struct BatchNorm2dLayer : BatchNormBase<detail::image_or_pixel<In>::channels,
+                                        detail::image_or_pixel<In>::pixels, true> {
+  static_assert(Shape<In>, "ktnn::BatchNorm2d: bound to something that is not a ktnn shape");
+  static_assert(ImageShape<In> || !Shape<In>,
+                "ktnn::BatchNorm2d normalizes the channels of an image and was placed after a "
+                "layer with a vector output: use ktnn::BatchNorm1d<N> there");
   using in_shape = In;
   using out_shape = In;
   static constexpr bool preserves_shape = true;
   static std::string name() { return "BatchNorm2d<" + In::name() + ">"; }
 };
-
-namespace detail {
-template <class In>
-struct bind_batchnorm2d {
-  static_assert(Shape<In>, "ktnn::BatchNorm2d: bound to something that is not a ktnn shape");
-  static_assert(In::is_image,
-                "ktnn::BatchNorm2d normalizes the channels of an image and was placed after a "
-                "layer with a vector output: use ktnn::BatchNorm1d<N> there");
-  using type = BatchNorm2dLayer<In>;
-};
-}  // namespace detail
 
 /// PyTorch's nn.BatchNorm2d over the channels of the image the layer before
 /// puts out (see the file comment).
@@ -553,7 +563,7 @@ struct BatchNorm2d {
   static constexpr bool binds_shape = true;
   static constexpr bool preserves_shape = true;
   template <class In>
-  using bind = typename detail::bind_batchnorm2d<In>::type;
+  using bind = BatchNorm2dLayer<In>;
 };
 
 }  // namespace ktnn

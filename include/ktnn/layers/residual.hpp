@@ -18,7 +18,8 @@
 /// Sequential of them would have; the inner layers' outputs are kept in the
 /// saved block for backward, and backward's two gradient buffers live at the
 /// front of the workspace, the inner layers' workspace after them.
-/// Parameters are named "<index>.block.<inner index>.<name>".
+/// Parameters are named "<index>.block.<inner index>.<name>". Bound, the
+/// layer is ResidualLayer<In, Layers...>.
 
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
@@ -70,13 +71,15 @@ struct AddSkipGradient {
   }
 };
 
+}  // namespace detail
+
 /// Residual<Layers...> bound to its input shape In.
 template <class In, class... Layers>
-struct ResidualBlock {
-  using bound = bind_layers<In, std::tuple<>, std::tuple<>, Layers...>;
+struct ResidualLayer {
+  using bound = detail::bind_layers<In, std::tuple<>, std::tuple<>, Layers...>;
   /// The block as a Sequential of the bound layers: protocol and neighbour
   /// checks, offsets, names, the per-sample call.
-  using block = typename sequential_of<typename bound::layers>::type;
+  using block = typename detail::sequential_of<typename bound::layers>::type;
   using block_out =
       std::tuple_element_t<std::tuple_size_v<typename bound::shapes> - 1, typename bound::shapes>;
   static_assert(std::is_same_v<block_out, In>,
@@ -141,7 +144,7 @@ struct ResidualBlock {
     forward_from<0>(ctx, x);
     ops::for_each_element(ctx.exec, "ktnn::Residual::forward", std::size_t(x.rows),
                           std::size_t(out_features),
-                          SkipSum<T>{.x = x, .block = output<depth - 1>(ctx), .y = y});
+                          detail::SkipSum<T>{.x = x, .block = output<depth - 1>(ctx), .y = y});
   }
 
   template <class ExecSpace, class T, class Isa>
@@ -152,11 +155,11 @@ struct ResidualBlock {
     int const batch = x.rows;
     Matrix<T> const g = buffer(ctx, 0, out_features);
     ops::for_each_element(ctx.exec, "ktnn::Residual::backward::copy", std::size_t(batch),
-                          std::size_t(out_features), CopyElements<T>{.from = dy, .to = g});
+                          std::size_t(out_features), detail::CopyElements<T>{.from = dy, .to = g});
     backward_from<depth - 1>(ctx, x, g, dx);
     if (dx.empty()) return;
     ops::for_each_element(ctx.exec, "ktnn::Residual::backward::skip", std::size_t(batch),
-                          std::size_t(in_features), AddSkipGradient<T>{.dy = dy, .dx = dx});
+                          std::size_t(in_features), detail::AddSkipGradient<T>{.dy = dy, .dx = dx});
   }
 
   template <class P, class S>
@@ -240,7 +243,6 @@ struct ResidualBlock {
     if constexpr (I > 0) backward_from<I - 1>(ctx, x, next, dx);
   }
 };
-}  // namespace detail
 
 /// A skip connection around Layers: y = x + Layers(x) (see the file comment).
 template <class... Layers>
@@ -248,7 +250,7 @@ struct Residual {
   static_assert(sizeof...(Layers) > 0, "ktnn::Residual: the block needs at least one layer");
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = detail::ResidualBlock<In, Layers...>;
+  using bind = ResidualLayer<In, Layers...>;
 };
 
 }  // namespace ktnn

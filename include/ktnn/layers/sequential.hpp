@@ -110,8 +110,11 @@ struct bind_layers<Previous, std::tuple<Done...>, std::tuple<Shapes...>, L, Rest
   using shapes = typename next::shapes;
 };
 
-/// Instantiated for every pair of neighbours; when the sizes differ the
-/// compiler names this template with both layers (and so both sizes).
+}  // namespace detail
+
+/// The width check between two neighbours of a Sequential, instantiated for
+/// every pair: when the sizes differ, the compiler's error names this
+/// template with both layers (and so both sizes).
 template <class Left, class Right>
 struct SequentialNeighbours {
   static_assert(Left::out_features == Right::in_features,
@@ -121,11 +124,12 @@ struct SequentialNeighbours {
   static constexpr bool ok = true;
 };
 
-/// The image checks between neighbours, instantiated only where images are
-/// involved (LeftOut is the left layer's output shape).
+/// The image-shape checks between two neighbours of a Sequential (LeftOut is
+/// the left layer's output shape), named with both layers in the error.
 template <class Left, class Right, class LeftOut>
 struct SequentialImageNeighbours {
-  static constexpr bool takes_image = declares_in_shape<Right> || ShapePreservingLayer<Right>;
+  static constexpr bool takes_image =
+      detail::declares_in_shape<Right> || ShapePreservingLayer<Right>;
   static_assert(takes_image || !LeftOut::is_image,
                 "ktnn::Sequential: an image-shaped output feeds a layer that takes vectors: put "
                 "ktnn::Flatten between them (both are named in "
@@ -133,7 +137,7 @@ struct SequentialImageNeighbours {
   static constexpr bool ok = takes_image || !LeftOut::is_image;
 };
 template <class Left, class Right, class LeftOut>
-  requires declares_in_shape<Right>
+  requires detail::declares_in_shape<Right>
 struct SequentialImageNeighbours<Left, Right, LeftOut> {
   static_assert(std::is_same_v<typename Right::in_shape, LeftOut>,
                 "ktnn::Sequential: image shape mismatch: the right layer's in_shape must be the "
@@ -142,6 +146,7 @@ struct SequentialImageNeighbours<Left, Right, LeftOut> {
   static constexpr bool ok = std::is_same_v<typename Right::in_shape, LeftOut>;
 };
 
+namespace detail {
 /// Both checks for one pair; the image check first, whose message is the
 /// more precise one.
 template <class Left, class Right, class LeftOut>

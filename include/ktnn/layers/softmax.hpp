@@ -58,7 +58,10 @@ struct SoftmaxBackward {
   }
 };
 
-/// Softmax (Log false) or LogSoftmax (Log true) of width N.
+}  // namespace detail
+
+/// Softmax (Log false) or LogSoftmax (Log true) over N features: what
+/// SoftmaxLayer<N> and LogSoftmaxLayer<N> are, each adding its name().
 template <int N, bool Log>
 struct SoftmaxBase : LayerDefaults {
   static_assert(N > 0, "ktnn::Softmax: the width must be positive");
@@ -93,7 +96,7 @@ struct SoftmaxBase : LayerDefaults {
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     Kokkos::parallel_for(forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-                         SoftmaxForward<SoftmaxBase, T>{.x = x, .y = y});
+                         detail::SoftmaxForward<SoftmaxBase, T>{.x = x, .y = y});
   }
 
   template <class ExecSpace, class T, class Isa>
@@ -101,7 +104,7 @@ struct SoftmaxBase : LayerDefaults {
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
     Kokkos::parallel_for(backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-                         SoftmaxBackward<SoftmaxBase, T>{.y = y, .dy = dy, .dx = dx});
+                         detail::SoftmaxBackward<SoftmaxBase, T>{.y = y, .dy = dy, .dx = dx});
   }
 
   template <class P, class S>
@@ -110,27 +113,23 @@ struct SoftmaxBase : LayerDefaults {
   }
 };
 
-/// The bound layer of Softmax or LogSoftmax after a layer whose output has
-/// shape In; an image is refused with a message.
-template <class In, bool Log>
-struct bind_softmax;
-}  // namespace detail
-
 /// Softmax over the N features of a sample (Softmax bound to Features<N>).
 template <int N>
-struct SoftmaxLayer : detail::SoftmaxBase<N, false> {
+struct SoftmaxLayer : SoftmaxBase<N, false> {
   static std::string name() { return "Softmax<" + std::to_string(N) + ">"; }
 };
 
 /// LogSoftmax over the N features of a sample (LogSoftmax bound to Features<N>).
 template <int N>
-struct LogSoftmaxLayer : detail::SoftmaxBase<N, true> {
+struct LogSoftmaxLayer : SoftmaxBase<N, true> {
   static std::string name() { return "LogSoftmax<" + std::to_string(N) + ">"; }
 };
 
-namespace detail {
+/// What Softmax (Log false) and LogSoftmax (Log true) become after a layer
+/// whose output has shape In: SoftmaxLayer<N> or LogSoftmaxLayer<N> after
+/// Features<N>; an image is refused with a message.
 template <class In, bool Log>
-struct bind_softmax {
+struct SoftmaxBinding {
   static_assert(Shape<In>, "ktnn::Softmax: bound to something that is not a ktnn shape");
   static_assert(!In::is_image,
                 "ktnn::Softmax and ktnn::LogSoftmax normalize over the features of a vector "
@@ -138,14 +137,13 @@ struct bind_softmax {
                 "ktnn::Flatten before them");
   using type = std::conditional_t<Log, LogSoftmaxLayer<In::size>, SoftmaxLayer<In::size>>;
 };
-}  // namespace detail
 
 /// Softmax over the features of each sample, its width from the layer
 /// before: `Sequential<Dense<64, 10>, Softmax>`.
 struct Softmax {
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = typename detail::bind_softmax<In, false>::type;
+  using bind = typename SoftmaxBinding<In, false>::type;
 };
 
 /// LogSoftmax over the features of each sample, its width from the layer
@@ -153,7 +151,7 @@ struct Softmax {
 struct LogSoftmax {
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = typename detail::bind_softmax<In, true>::type;
+  using bind = typename SoftmaxBinding<In, true>::type;
 };
 
 }  // namespace ktnn

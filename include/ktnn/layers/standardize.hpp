@@ -61,7 +61,10 @@ struct StandardizeRows {
   }
 };
 
-/// State of both standardisation layers: mean[N] then std[N]; identity at first.
+}  // namespace detail
+
+/// What Standardize<N> and Unstandardize<N> share: their state, mean[N] then
+/// std[N] (PyTorch buffers "mean" and "std"), the identity at first.
 template <int N>
 struct StandardizeState : LayerDefaults {
   static_assert(N > 0, "ktnn::Standardize: N must be positive");
@@ -78,14 +81,13 @@ struct StandardizeState : LayerDefaults {
   static void initialize(ExecSpace const& exec, T*, T* state, std::size_t, std::uint64_t, Init) {
     Kokkos::parallel_for("ktnn::Standardize::initialize",
                          Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
-                         ZerosThenOnes<T>{.values = state, .zeros = N});
+                         detail::ZerosThenOnes<T>{.values = state, .zeros = N});
   }
 };
-}  // namespace detail
 
 /// y = (x - mean) / std, feature by feature.
 template <int N>
-struct Standardize : detail::StandardizeState<N> {
+struct Standardize : StandardizeState<N> {
   /// Taylor mode with one row per sample: every row is a value row.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
@@ -123,7 +125,7 @@ struct Standardize : detail::StandardizeState<N> {
 /// y = x * std + mean, feature by feature: a network's last layer, so it
 /// learns targets of order one and answers in the targets' units.
 template <int N>
-struct Unstandardize : detail::StandardizeState<N> {
+struct Unstandardize : StandardizeState<N> {
   /// Taylor mode with one row per sample: every row is a value row.
   template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
