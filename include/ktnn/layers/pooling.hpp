@@ -19,8 +19,9 @@
 
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
-#include <ktnn/layers/conv2d.hpp>
+#include <ktnn/layers/activation_functions.hpp>
 #include <ktnn/layers/layer.hpp>
+#include <ktnn/layers/window2d.hpp>
 #include <ktnn/ops/elementwise.hpp>
 
 #include <Kokkos_Core.hpp>
