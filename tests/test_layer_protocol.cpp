@@ -10,6 +10,9 @@
 #include "helpers.hpp"
 
 #include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -159,6 +162,40 @@ struct NotALayer {
 static_assert(NotALayer::in_features == 3 && !ktnn::Layer<NotALayer>);  // widths alone are not
 static_assert(!ktnn::Layer<ktnn::ReLU>);  // an activation function, not a layer
 
+// The optional members, a concept per family (layers/layer.hpp).
+using TanhDense = ktnn::Dense<2, 3, ktnn::Tanh>;
+using SmallConv = ktnn::Conv2D<ktnn::Image<1, 4, 4>, 2, 3>;
+static_assert(ktnn::TaylorLayer<TanhDense> && ktnn::TaylorLayer<ktnn::Activation<ktnn::SiLU, 4>> &&
+              ktnn::TaylorLayer<ktnn::Standardize<2>> && ktnn::check_taylor_layer<TanhDense>());
+static_assert(!ktnn::TaylorLayer<LayerNorm<3>> && !ktnn::TaylorLayer<SmallConv>);
+static_assert(ktnn::taylor_saved_per_row_of<TanhDense> == 3 &&
+              ktnn::taylor_saved_per_row_of<ktnn::Dense<2, 3>> == 0 &&
+              ktnn::taylor_saved_per_row_of<ktnn::Standardize<2>> == 0);
+static_assert(ktnn::ShapeBindingLayer<ktnn::Flatten> &&
+              ktnn::ShapeBindingLayer<ktnn::MaxPool2D<2>> &&
+              ktnn::ShapeBindingLayer<ktnn::Residual<ktnn::ReLU>> &&
+              ktnn::check_shape_binding_layer<ktnn::Dropout<0.5>>());
+static_assert(!ktnn::ShapeBindingLayer<TanhDense> && !ktnn::ShapeBindingLayer<ktnn::ReLU>);
+static_assert(ktnn::ShapedLayer<SmallConv> && ktnn::check_shaped_layer<SmallConv>() &&
+              ktnn::ShapedLayer<ktnn::Flatten::bind<ktnn::Image<2, 3, 3>>> &&
+              !ktnn::ShapedLayer<TanhDense>);
+static_assert(ktnn::ShapePreservingLayer<ktnn::Activation<ktnn::ReLU, 3>> &&
+              ktnn::ShapePreservingLayer<ktnn::Dropout<0.5>> &&
+              !ktnn::ShapePreservingLayer<SmallConv>);
+static_assert(ktnn::TorchModuleCount<TanhDense> && !ktnn::TorchModuleCount<LayerNorm<3>> &&
+              ktnn::torch_modules_of<TanhDense> == 2 &&
+              ktnn::torch_modules_of<ktnn::Dense<2, 3>> == 1 &&
+              ktnn::torch_modules_of<LayerNorm<3>> == 1);
+
+/// A layer whose shapes contradict its widths: a ShapedLayer it is not.
+struct WrongShape : ktnn::LayerDefaults {
+  static constexpr int in_features = 4;
+  static constexpr int out_features = 4;
+  using in_shape = ktnn::Features<4>;
+  using out_shape = ktnn::Features<5>;
+};
+static_assert(WrongShape::in_features == 4 && !ktnn::ShapedLayer<WrongShape>);
+
 }  // namespace
 
 TEST_CASE_TEMPLATE_DEFINE("a layer defined outside the library: finite differences", Space,
@@ -246,3 +283,72 @@ TEST_CASE_TEMPLATE_DEFINE("mode, seed and step reach a layer through its context
   CHECK(a.steps() == 2);                            // evaluation does not advance the step
 }
 TEST_CASE_TEMPLATE_APPLY(protocol_dropout, ktnn_test::spaces);
+
+namespace {
+/// T as the compiler spells it (in a compiler error, or here in its pretty
+/// function name).
+template <class T>
+std::string spelled() {
+  return __PRETTY_FUNCTION__;
+}
+
+template <class Net, std::size_t... I>
+void check_public_names(std::index_sequence<I...>) {
+  std::vector<std::string> const types{spelled<typename Net::template layer<I>>()...};
+  std::vector<std::string> const names{Net::template layer<I>::name()...};
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    INFO(types[i]);
+    CHECK(types[i].find("detail") == std::string::npos);
+    CHECK(names[i].find("detail") == std::string::npos);
+  }
+  CHECK(Net::name().find("detail") == std::string::npos);
+}
+}  // namespace
+
+// Public layers derive from public, documented bases only.
+static_assert(std::is_base_of_v<ktnn::PiecewiseLinear, ktnn::ReLU> &&
+              std::is_base_of_v<ktnn::PiecewiseLinear, ktnn::LeakyReLU> &&
+              std::is_base_of_v<ktnn::BatchNormBase<8, 1, false>, ktnn::BatchNorm1d<8>> &&
+              std::is_base_of_v<ktnn::SoftmaxBase<5, true>, ktnn::LogSoftmaxLayer<5>> &&
+              std::is_base_of_v<ktnn::StandardizeState<3>, ktnn::Unstandardize<3>> &&
+              std::is_base_of_v<ktnn::Pool2D<ktnn::Pooling::average, 2>, ktnn::AvgPool2D<2>>);
+
+TEST_CASE("bound layers show public names in their types and name()") {
+  using ktnn::Image;
+  using Images = ktnn::Sequential<
+      ktnn::Conv2D<Image<2, 6, 6>, 4, 3, ktnn::Padding<1>>, ktnn::BatchNorm2d, ktnn::ReLU,
+      ktnn::Residual<ktnn::Conv2D<Image<4, 6, 6>, 4, 3, ktnn::Padding<1>>, ktnn::ReLU>,
+      ktnn::MaxPool2D<2>, ktnn::Dropout<0.25>, ktnn::AvgPool2D<2, ktnn::Stride<1>>, ktnn::Flatten,
+      ktnn::Dense<16, 6>, ktnn::Softmax>;
+  using Vectors = ktnn::Sequential<ktnn::Standardize<4>, ktnn::Dense<4, 8>, ktnn::BatchNorm1d<8>,
+                                   ktnn::LayerNorm<8>, ktnn::LeakyReLU, ktnn::Dense<8, 3>,
+                                   ktnn::LogSoftmax, ktnn::Unstandardize<3>>;
+  using Global = ktnn::Sequential<ktnn::Conv2D<Image<1, 4, 4>, 2, 3>, ktnn::GlobalAvgPool2D>;
+  check_public_names<Images>(std::make_index_sequence<Images::depth>{});
+  check_public_names<Vectors>(std::make_index_sequence<Vectors::depth>{});
+  check_public_names<Global>(std::make_index_sequence<Global::depth>{});
+
+  // The bound forms by name (the compiler's spelling of them), and their
+  // name() strings as before.
+  CHECK(spelled<Images::layer<1>>().find("ktnn::BatchNorm2dLayer<ktnn::Image<4, 6, 6> >") !=
+        std::string::npos);
+  CHECK(spelled<Images::layer<3>>().find("ktnn::ResidualLayer<ktnn::Image<4, 6, 6>, ") !=
+        std::string::npos);
+  CHECK(spelled<Images::layer<4>>().find(
+            "ktnn::Pool2DLayer<ktnn::Pooling::max, ktnn::Image<4, 6, 6>, 2, 2, 0, 1>") !=
+        std::string::npos);
+  CHECK(spelled<Images::layer<6>>().find(
+            "ktnn::Pool2DLayer<ktnn::Pooling::average, ktnn::Image<4, 3, 3>, 2, 1, 0, 1>") !=
+        std::string::npos);
+  CHECK(spelled<Images::layer<7>>().find("ktnn::FlattenLayer<ktnn::Image<4, 2, 2> >") !=
+        std::string::npos);
+  CHECK(spelled<Global::layer<1>>().find("ktnn::GlobalAvgPool2DLayer<ktnn::Image<2, 2, 2> >") !=
+        std::string::npos);
+  CHECK(Images::layer<4>::name() == "MaxPool2D<2> on Image<4, 6, 6>");
+  CHECK(Images::layer<6>::name() == "AvgPool2D<2, Stride<1>> on Image<4, 3, 3>");
+  CHECK(Images::layer<7>::name() == "Flatten on Image<4, 2, 2>");
+  CHECK(Global::layer<1>::name() == "GlobalAvgPool2D on Image<2, 2, 2>");
+  CHECK(Images::layer<3>::name() ==
+        "Residual<Sequential<Conv2D<Image<4, 6, 6>, 4, 3, Padding<1>>, "
+        "ReLU<144>>>");
+}

@@ -244,7 +244,8 @@ TEST_CASE_TEMPLATE_DEFINE("Softmax and LogSoftmax: definitions, finite differenc
   using LogSoft = ktnn::LogSoftmax::bind<Features<6>>;
   static_assert(std::is_same_v<Soft, ktnn::SoftmaxLayer<6>> &&
                 std::is_same_v<LogSoft, ktnn::LogSoftmaxLayer<6>>);
-  static_assert(ktnn::Layer<Soft> && ktnn::Layer<LogSoft> && ktnn::ShapeGeneric<ktnn::Softmax>);
+  static_assert(ktnn::Layer<Soft> && ktnn::Layer<LogSoft> &&
+                ktnn::ShapeBindingLayer<ktnn::Softmax>);
   CHECK(Soft::name() == "Softmax<6>");
   CHECK(LogSoft::name() == "LogSoftmax<6>");
 
@@ -297,7 +298,7 @@ TEST_CASE_TEMPLATE_APPLY(softmax, ktnn_test::spaces);
 
 TEST_CASE("Dropout: binding, shapes, names, the keep threshold") {
   using D = ktnn::Dropout<0.5>;
-  static_assert(ktnn::ShapeGeneric<D> && D::preserves_shape);
+  static_assert(ktnn::ShapeBindingLayer<D> && D::preserves_shape);
   using OnImage = D::bind<Image<2, 3, 3>>;
   static_assert(std::is_same_v<OnImage, ktnn::DropoutLayer<0.5, Image<2, 3, 3>>>);
   static_assert(OnImage::in_features == 18 && OnImage::out_features == 18);
@@ -469,7 +470,7 @@ TEST_CASE("BatchNorm: PyTorch's parameter and buffer names, binding to images") 
                                 ToFeatures<3, 2, 2>, ktnn::Dense<12, 5>, ktnn::BatchNorm1d<5>>;
   static_assert(std::is_same_v<Arch::layer<2>, ktnn::BatchNorm2dLayer<Image<3, 2, 2>>>);
   static_assert(std::is_same_v<std::tuple_element_t<3, Arch::shapes>, Image<3, 2, 2>>);
-  static_assert(ktnn::ShapeGeneric<ktnn::BatchNorm2d> && ktnn::BatchNorm2d::preserves_shape);
+  static_assert(ktnn::ShapeBindingLayer<ktnn::BatchNorm2d> && ktnn::BatchNorm2d::preserves_shape);
   static_assert(Arch::layer<2>::in_features == 12 && Arch::layer<2>::channels == 3);
   static_assert(Arch::param_count == 4 * 12 + 12 + 6 + 12 * 5 + 5 + 10);
   static_assert(Arch::state_count == 7 + 11);

@@ -68,21 +68,6 @@ KOKKOS_INLINE_FUNCTION auto derivatives(Net const& net, X const& x) {
 }
 
 namespace detail {
-/// Instantiated for every layer of a model used for input derivatives; the
-/// compiler names the layer when it has no Taylor mode.
-template <class L>
-struct SupportsInputDerivatives {
-  static_assert(
-      requires(LayerContext<Kokkos::DefaultHostExecutionSpace, float> const& ctx,
-               Matrix<float const> x, Matrix<float> y) {
-        L::template forward_taylor<3>(ctx, x, y);
-        L::template backward_taylor<3>(ctx, x, x, y, y);
-      },
-      "ktnn::InputDerivatives: a layer has no Taylor mode (forward_taylor and backward_taylor); "
-      "it is named in 'SupportsInputDerivatives<L>' above");
-  static constexpr bool ok = true;
-};
-
 /// The Taylor rows of a batch of points: for point i, row i k is the point,
 /// rows i k + 1 + r the unit vector along input r, row i k + k - 1 zero.
 template <class T>
@@ -133,7 +118,7 @@ class InputDerivatives {
  private:
   template <std::size_t... I>
   static constexpr bool all_supported(std::index_sequence<I...>) {
-    return (detail::SupportsInputDerivatives<typename architecture::template layer<I>>::ok && ...);
+    return (check_taylor_layer<typename architecture::template layer<I>>() && ...);
   }
   static_assert(all_supported(std::make_index_sequence<depth>{}));
   using buffer = Kokkos::View<T**, Kokkos::LayoutRight, memory_space>;

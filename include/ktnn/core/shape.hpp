@@ -3,16 +3,10 @@
 /// Image<C, H, W> (channels, height, width, stored NCHW as PyTorch stores
 /// them, so a sample is C * H * W contiguous values, channel-major).
 ///
-/// Layers stay flat (in_features, out_features); a layer that cares about the
-/// image shape also declares
-///   using in_shape = Image<...>;  using out_shape = Image<...> or Features<...>;
-/// and a layer whose shape comes from the layer before (pooling, Flatten,
-/// BatchNorm2d, Dropout) is a type with the members
-///   static constexpr bool binds_shape = true;
-///   template <class Shape> using bind = TheBoundLayer;
-/// and Sequential puts bind<the previous layer's output shape> in its place. A
-/// layer that declares `static constexpr bool preserves_shape = true`
-/// (element-wise: activations, Dropout) passes the shape before it through.
+/// Layers stay flat (in_features, out_features); how a layer declares its
+/// shapes, takes them from the layer before or passes them through is part of
+/// the layer protocol (layers/layer.hpp: ShapedLayer, ShapeBindingLayer,
+/// ShapePreservingLayer).
 
 #include <string>
 #include <type_traits>
@@ -59,18 +53,5 @@ concept Shape = detail::is_shape<S>::value;
 /// An image shape.
 template <class S>
 concept ImageShape = Shape<S> && S::is_image;
-
-/// A layer template waiting for the shape of its input (see the file comment).
-template <class L>
-concept ShapeGeneric = requires { requires L::binds_shape; };
-
-namespace detail {
-template <class L>
-concept declares_in_shape = requires { typename L::in_shape; };
-template <class L>
-concept declares_out_shape = requires { typename L::out_shape; };
-template <class L>
-concept preserves_shape = requires { requires L::preserves_shape; };
-}  // namespace detail
 
 }  // namespace ktnn

@@ -23,13 +23,13 @@
 /// deterministic second pass (weight and bias gradients).
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/dense.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
+#include <ktnn/layers/window2d.hpp>
 #include <ktnn/ops/gemm.hpp>
 #include <ktnn/ops/space.hpp>
 
@@ -43,54 +43,7 @@
 
 namespace ktnn {
 
-/// Conv2D and pooling options.
-template <int S>
-struct Stride {
-  static_assert(S > 0, "ktnn::Stride: must be positive");
-  static constexpr int value = S;
-};
-template <int P>
-struct Padding {
-  static_assert(P >= 0, "ktnn::Padding: must not be negative");
-  static constexpr int value = P;
-};
-template <int D>
-struct Dilation {
-  static_assert(D > 0, "ktnn::Dilation: must be positive");
-  static constexpr int value = D;
-};
-
 namespace detail {
-template <class O>
-struct conv_option {
-  static constexpr bool known = ActivationFunction<O>;
-  static constexpr int stride = 0, padding = -1, dilation = 0;
-};
-template <int S>
-struct conv_option<Stride<S>> {
-  static constexpr bool known = true;
-  static constexpr int stride = S, padding = -1, dilation = 0;
-};
-template <int P>
-struct conv_option<Padding<P>> {
-  static constexpr bool known = true;
-  static constexpr int stride = 0, padding = P, dilation = 0;
-};
-template <int D>
-struct conv_option<Dilation<D>> {
-  static constexpr bool known = true;
-  static constexpr int stride = 0, padding = -1, dilation = D;
-};
-
-/// The first of `values` that is set (not `unset`), else `fallback`.
-template <int unset, int fallback, int... values>
-constexpr int first_set() {
-  int out = fallback;
-  bool found = false;
-  ((!found && values != unset ? (out = values, found = true) : false), ...);
-  return out;
-}
-
 template <class... Options>
 struct first_activation {
   using type = Identity;
@@ -99,99 +52,6 @@ template <class O, class... Options>
 struct first_activation<O, Options...> {
   using type =
       std::conditional_t<ActivationFunction<O>, O, typename first_activation<Options...>::type>;
-};
-
-/// A convolution's or pooling window's geometry along one image axis.
-KOKKOS_INLINE_FUNCTION constexpr int conv_output_extent(int in, int kernel, int stride, int padding,
-                                                        int dilation) {
-  return (in + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
-}
-
-/// The compile-time geometry of a 2-D window sweep (convolution or pooling).
-template <class In, int Kernel, int S, int P, int D>
-struct Window2D {
-  static constexpr int channels = In::channels;
-  static constexpr int height = In::height, width = In::width;
-  static constexpr int kernel = Kernel, stride = S, padding = P, dilation = D;
-  static constexpr int out_height = conv_output_extent(height, Kernel, S, P, D);
-  static constexpr int out_width = conv_output_extent(width, Kernel, S, P, D);
-  static constexpr int out_pixels = out_height * out_width;
-  static constexpr int in_pixels = height * width;
-
-  /// The range [begin, end) of output columns ow whose input column
-  /// ow * S - P + offset lies inside the image.
-  KOKKOS_INLINE_FUNCTION static void valid_columns(int offset, int& begin, int& end) {
-    // iw >= 0  <=>  ow >= ceil((P - offset) / S)
-    int const low = P - offset;
-    begin = low <= 0 ? 0 : (low + S - 1) / S;
-    // iw <= width - 1  <=>  ow <= floor((width - 1 + P - offset) / S)
-    int const high = width - 1 + P - offset;
-    end = high < 0 ? 0 : high / S + 1;
-    if (end > out_width) end = out_width;
-    if (begin > end) begin = end;
-  }
-
-  /// Calls f(oh, ow, kh, kw) for every output whose window reads input
-  /// pixel (ih, iw) through tap (kh, kw): what an input gradient gathers.
-  template <class F>
-  KOKKOS_INLINE_FUNCTION static void windows_containing(int ih, int iw, F const& f) {
-    for (int kh = 0; kh < Kernel; ++kh) {
-      int const th = ih + P - kh * D;  // = oh * S
-      if (th < 0 || th % S != 0 || th / S >= out_height) continue;
-      for (int kw = 0; kw < Kernel; ++kw) {
-        int const tw = iw + P - kw * D;
-        if (tw < 0 || tw % S != 0 || tw / S >= out_width) continue;
-        f(th / S, tw / S, kh, kw);
-      }
-    }
-  }
-
-  /// Lowers one sample: col[(c, kh, kw)][(oh, ow)] = x[c][oh S - P + kh D][ow S - P + kw D],
-  /// zero outside the image.
-  template <class T>
-  KOKKOS_INLINE_FUNCTION static void im2col(T const* KOKKOS_RESTRICT x, T* KOKKOS_RESTRICT col) {
-    for (int c = 0; c < channels; ++c)
-      for (int kh = 0; kh < Kernel; ++kh)
-        for (int kw = 0; kw < Kernel; ++kw) {
-          T* KOKKOS_RESTRICT row = col + std::size_t((c * Kernel + kh) * Kernel + kw) * out_pixels;
-          int begin, end;
-          valid_columns(kw * D, begin, end);
-          for (int oh = 0; oh < out_height; ++oh) {
-            int const ih = oh * S - P + kh * D;
-            T* KOKKOS_RESTRICT out = row + oh * out_width;
-            if (ih < 0 || ih >= height) {
-              for (int ow = 0; ow < out_width; ++ow) out[ow] = T(0);
-              continue;
-            }
-            T const* KOKKOS_RESTRICT in = x + (c * height + ih) * width - P + kw * D;
-            for (int ow = 0; ow < begin; ++ow) out[ow] = T(0);
-            for (int ow = begin; ow < end; ++ow) out[ow] = in[ow * S];
-            for (int ow = end; ow < out_width; ++ow) out[ow] = T(0);
-          }
-        }
-  }
-
-  /// The adjoint of im2col: dx = sum over the lowered rows of col, folded
-  /// back onto the image (dx is overwritten).
-  template <class T>
-  KOKKOS_INLINE_FUNCTION static void col2im(T const* KOKKOS_RESTRICT col, T* KOKKOS_RESTRICT dx) {
-    for (int i = 0; i < channels * in_pixels; ++i) dx[i] = T(0);
-    for (int c = 0; c < channels; ++c)
-      for (int kh = 0; kh < Kernel; ++kh)
-        for (int kw = 0; kw < Kernel; ++kw) {
-          T const* KOKKOS_RESTRICT row =
-              col + std::size_t((c * Kernel + kh) * Kernel + kw) * out_pixels;
-          int begin, end;
-          valid_columns(kw * D, begin, end);
-          for (int oh = 0; oh < out_height; ++oh) {
-            int const ih = oh * S - P + kh * D;
-            if (ih < 0 || ih >= height) continue;
-            T* KOKKOS_RESTRICT out = dx + (c * height + ih) * width - P + kw * D;
-            T const* KOKKOS_RESTRICT in = row + oh * out_width;
-            for (int ow = begin; ow < end; ++ow) out[ow * S] += in[ow];
-          }
-        }
-  }
 };
 
 /// Forward epilogue of the host convolution: one sample's [Out][pixels]
@@ -213,6 +73,223 @@ struct ConvForwardEpilogue {
 /// Samples per block of the host weight gradient: fixed, so the sums do not
 /// depend on the thread count.
 inline constexpr int conv_chunk_samples = 4;
+
+// The kernels of Conv2D: L is the layer, whose compile-time geometry they read.
+
+/// Forward on host spaces, a work item per sample: the sample lowered
+/// (im2col) into its thread's block of the workspace, multiplied by the
+/// weights with the register tiles run serially, bias and activation in the
+/// epilogue, while the lowered sample is still in that core's cache.
+template <class L, class ExecSpace, class T, class Isa>
+struct ConvForwardLowered {
+  Kokkos::Experimental::UniqueToken<ExecSpace> token;
+  T* work;
+  T const* params;
+  Matrix<T const> x;
+  Matrix<T> y;
+  Matrix<T> z;  // the pre-activations, when the activation needs its input
+  KOKKOS_INLINE_FUNCTION void operator()(int n) const {
+    using Tile = ops::GemmTile<T, Isa>;
+    using Act = typename L::activation;
+    int const id = token.acquire();
+    T* const col = work + std::size_t(id) * L::per_thread;
+    L::geometry::im2col(x.row(n), col);
+    ConvForwardEpilogue<T, Act> const epilogue{
+        params + L::weight_count, y.row(n), Act::needs_input ? z.row(n) : nullptr, L::out_pixels};
+    serial_gemm<Tile::mr, Tile::nr>(Matrix<T const>{params, L::out_channels, L::patch, L::patch, 1},
+                                    Matrix<T const>{col, L::patch, L::out_pixels, L::out_pixels, 1},
+                                    epilogue);
+    token.release(id);
+  }
+};
+
+/// Backward on host spaces, a work item per chunk of conv_chunk_samples
+/// samples: dz, its weight and bias gradients summed into the chunk's own
+/// block of `partials`, and the input gradient col2im(W^T dz) per sample.
+template <class L, class ExecSpace, class T, class Isa>
+struct ConvBackwardLowered {
+  Kokkos::Experimental::UniqueToken<ExecSpace> token;
+  T* work;
+  T* partials;
+  T const* params;
+  Matrix<T const> x;
+  Matrix<T const> y;
+  Matrix<T const> z;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  int batch;
+  bool want_dx;
+  KOKKOS_INLINE_FUNCTION void operator()(int b) const {
+    using Tile = ops::GemmTile<T, Isa>;
+    using Act = typename L::activation;
+    constexpr int out_channels = L::out_channels, out_pixels = L::out_pixels, patch = L::patch;
+    int const id = token.acquire();
+    T* const col = work + std::size_t(id) * L::per_thread;
+    T* const dz_t = col + std::size_t(patch) * out_pixels;
+    T* const dcol = dz_t + std::size_t(out_pixels) * out_channels;
+    T* const block = partials + std::size_t(b) * L::param_count;  // [patch][Out], then [Out]
+    int const end = (b + 1) * conv_chunk_samples < batch ? (b + 1) * conv_chunk_samples : batch;
+    for (int n = b * conv_chunk_samples; n < end; ++n) {
+      bool const first = n == b * conv_chunk_samples;
+      T* const dz = dy.row(n);
+      T const* const yn = y.row(n);
+      T const* const zn = Act::needs_input ? z.row(n) : nullptr;
+      // dz^T = (dy * act'(z, y))^T for the weight product, and dz in place
+      // where the input gradient needs it (a first layer's activations are
+      // the largest; writing them back is a pass over memory), in blocks of
+      // pixels whose rows of dz^T stay in L1 while every channel is written.
+      for (int p0 = 0; p0 < out_pixels; p0 += L::transpose_block) {
+        int const p1 = p0 + L::transpose_block < out_pixels ? p0 + L::transpose_block : out_pixels;
+        for (int o = 0; o < out_channels; ++o) {
+          std::size_t const base = std::size_t(o) * out_pixels;
+          for (int p = p0; p < p1; ++p) {
+            T const d = dz[base + p] *
+                        Act::derivative(Act::needs_input ? zn[base + p] : T(0), yn[base + p]);
+            if (want_dx) dz[base + p] = d;
+            dz_t[std::size_t(p) * out_channels + o] = d;
+          }
+        }
+      }
+      // The bias gradient: sums over pixels, read from dz^T so that the loop
+      // runs across channels and vectorizes (a sum along a row of dz would
+      // be one serial chain of additions).
+      T* const bias = block + L::weight_count;
+      if (first)
+        for (int o = 0; o < out_channels; ++o) bias[o] = T(0);
+      for (int p = 0; p < out_pixels; ++p) {
+        T const* const row = dz_t + std::size_t(p) * out_channels;
+        for (int o = 0; o < out_channels; ++o) bias[o] += row[o];
+      }
+      L::geometry::im2col(x.row(n), col);
+      // dW^T [patch][Out] (+)= col [patch][pixels] * dz^T [pixels][Out]
+      serial_gemm<Tile::mr, Tile::nr>(
+          Matrix<T const>{col, patch, out_pixels, out_pixels, 1},
+          Matrix<T const>{dz_t, out_pixels, out_channels, out_channels, 1},
+          ops::StoreScaled<T>{Matrix<T>{block, patch, out_channels, out_channels, 1},
+                              first ? T(0) : T(1)});
+      if (want_dx) {
+        // dcol [patch][pixels] = W^T [patch][Out] * dz [Out][pixels]
+        serial_gemm<Tile::mr, Tile::nr>(
+            Matrix<T const>{params, patch, out_channels, 1, patch},
+            Matrix<T const>{dz, out_channels, out_pixels, out_pixels, 1},
+            ops::StoreScaled<T>{Matrix<T>{dcol, patch, out_pixels, out_pixels, 1}, T(0)});
+        L::geometry::col2im(dcol, dx.row(n));
+      }
+    }
+    token.release(id);
+  }
+};
+
+/// The chunks' gradient blocks of ConvBackwardLowered added in chunk order
+/// (the same bits at any thread count) and transposed back to PyTorch's
+/// [Out][patch]: a work item per output channel.
+template <class L, class T>
+struct ConvSumBlocks {
+  T const* partials;
+  T* grads;
+  T beta;
+  int blocks;
+  KOKKOS_INLINE_FUNCTION void operator()(int o) const {
+    constexpr int patch = L::patch, out_channels = L::out_channels;
+    constexpr std::size_t weight_count = L::weight_count;
+    T sums[patch > 0 ? patch : 1];
+    T bias = 0;
+    for (int k = 0; k < patch; ++k) sums[k] = T(0);
+    for (int b = 0; b < blocks; ++b) {
+      T const* block = partials + std::size_t(b) * L::param_count;
+      for (int k = 0; k < patch; ++k) sums[k] += block[std::size_t(k) * out_channels + o];
+      bias += block[weight_count + o];
+    }
+    T* const g = grads + std::size_t(o) * patch;
+    for (int k = 0; k < patch; ++k) g[k] = beta == T(0) ? sums[k] : g[k] + sums[k];
+    grads[weight_count + o] = beta == T(0) ? bias : grads[weight_count + o] + bias;
+  }
+};
+
+/// Forward on devices: a thread per output (n, e), from the definition.
+template <class L, class T>
+struct ConvForwardDirect {
+  T const* params;
+  Matrix<T const> x;
+  Matrix<T> y;
+  Matrix<T> z;  // the pre-activations, when the activation needs its input
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    using Act = typename L::activation;
+    int const o = int(e / L::out_pixels), p = int(e - std::size_t(o) * L::out_pixels);
+    T const pre = L::pre_activation(params, x.row(n), o, p);
+    if constexpr (Act::needs_input) z(n, e) = pre;
+    y(n, e) = Act::value(pre);
+  }
+};
+
+/// dy *= act'(z, y), in place, on devices.
+template <class L, class T>
+struct ConvActivationGradient {
+  Matrix<T const> y;
+  Matrix<T const> z;
+  Matrix<T> dy;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    using Act = typename L::activation;
+    dy(n, e) *= Act::derivative(Act::needs_input ? z(n, e) : T(0), y(n, e));
+  }
+};
+
+/// Sample n's term of parameter j's gradient (weights, then biases), for
+/// dense_bias_gradient's two deterministic passes on devices.
+template <class L, class T>
+struct ConvParameterTerm {
+  Matrix<T const> x;
+  Matrix<T> dy;
+  KOKKOS_INLINE_FUNCTION T operator()(int n, int j) const {
+    using G = typename L::geometry;
+    constexpr int out_pixels = L::out_pixels, patch = L::patch, kernel = G::kernel;
+    T const* dz = dy.row(n);
+    if (std::size_t(j) >= L::weight_count) {
+      int const o = j - int(L::weight_count);
+      T sum = 0;
+      for (int p = 0; p < out_pixels; ++p) sum += dz[o * out_pixels + p];
+      return sum;
+    }
+    int const o = j / patch, k = j - o * patch;
+    int const c = k / (kernel * kernel), kh = (k / kernel) % kernel, kw = k % kernel;
+    T const* xn = x.row(n);
+    T sum = 0;
+    for (int oh = 0; oh < G::out_height; ++oh) {
+      int const ih = oh * G::stride - G::padding + kh * G::dilation;
+      if (ih < 0 || ih >= G::height) continue;
+      for (int ow = 0; ow < G::out_width; ++ow) {
+        int const iw = ow * G::stride - G::padding + kw * G::dilation;
+        if (iw < 0 || iw >= G::width) continue;
+        sum +=
+            dz[o * out_pixels + oh * G::out_width + ow] * xn[(c * G::height + ih) * G::width + iw];
+      }
+    }
+    return sum;
+  }
+};
+
+/// The input gradient on devices: a thread per input element (n, e)
+/// gathers from the windows that contain it.
+template <class L, class T>
+struct ConvInputGradient {
+  T const* params;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t n, std::size_t e) const {
+    using G = typename L::geometry;
+    constexpr int out_pixels = L::out_pixels, patch = L::patch, kernel = G::kernel;
+    int const c = int(e / G::in_pixels), rest = int(e - std::size_t(c) * G::in_pixels);
+    int const ih = rest / G::width, iw = rest - ih * G::width;
+    T const* dz = dy.row(n);
+    T sum = 0;
+    G::windows_containing(ih, iw, [&](int oh, int ow, int kh, int kw) {
+      for (int o = 0; o < L::out_channels; ++o)
+        sum += dz[o * out_pixels + oh * G::out_width + ow] *
+               params[std::size_t(o) * patch + (c * kernel + kh) * kernel + kw];
+    });
+    dx(n, e) = sum;
+  }
+};
 }  // namespace detail
 
 /// A 2-D convolution (see the file comment).
@@ -261,17 +338,12 @@ struct Conv2D {
 
   /// Weights from the counter-based generator keyed by their arena index
   /// (fan in C * K^2, fan out Out * K^2, as PyTorch counts them); zero biases.
-  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t arena_offset,
                          std::uint64_t seed, Init scheme) {
-    if (scheme == Init::Auto) scheme = preferred_init<activation>;
-    Kokkos::parallel_for(
-        "ktnn::Conv2D::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, param_count),
-        KOKKOS_LAMBDA(std::size_t p) {
-          params[p] = p < weight_count ? T(detail::init_value(scheme, seed, arena_offset + p, patch,
-                                                              OutChannels * Kernel * Kernel))
-                                       : T(0);
-        });
+    detail::initialize_weights<activation>(exec, "ktnn::Conv2D::initialize", params, param_count,
+                                           weight_count, arena_offset, seed, scheme, patch,
+                                           OutChannels * Kernel * Kernel);
   }
 
   /// Host spaces: per thread, the lowered sample, dz^T and the lowered input
@@ -330,166 +402,6 @@ struct Conv2D {
     return out + ">";
   }
 
-  // The kernels below are public: nvcc refuses extended lambdas in private
-  // member functions.
-
-  static constexpr std::size_t per_thread =
-      2 * std::size_t(patch) * out_pixels + std::size_t(out_pixels) * OutChannels;
-  static constexpr int transpose_block = 16;
-  static int chunks(int batch) {
-    return (batch + detail::conv_chunk_samples - 1) / detail::conv_chunk_samples;
-  }
-
-  /// The per-thread blocks of the workspace are counted by the space's
-  /// concurrency; the tokens that pick one must not outnumber them.
-  static void check_token(int tokens, int concurrency) {
-    if (tokens > concurrency)
-      detail::fail("ktnn::Conv2D", tokens, " thread tokens for ", concurrency,
-                   " per-thread workspace blocks in ", name());
-  }
-
-  template <class ExecSpace, class T, class Isa>
-  static void check_workspace(LayerContext<ExecSpace, T, Isa> const& ctx, int batch,
-                              char const* operation) {
-    std::size_t const need = workspace_size(ctx.exec, batch);
-    if (ctx.workspace.size < need)
-      detail::fail(operation, "workspace of ", ctx.workspace.size, " elements, ", need,
-                   " needed for batch ", batch, " in ", name());
-  }
-
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
-  static void forward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
-                              Matrix<T> y, Matrix<T> z) {
-    using Tile = ops::GemmTile<T, Isa>;
-    using Act = activation;
-    Kokkos::Experimental::UniqueToken<ExecSpace> token(ctx.exec);
-    check_token(token.size(), ctx.exec.concurrency());
-    T* const work = ctx.workspace.data;
-    T const* const params = ctx.parameters;
-    Kokkos::parallel_for(
-        "ktnn::Conv2D::forward", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-        KOKKOS_LAMBDA(int n) {
-          int const id = token.acquire();
-          T* const col = work + std::size_t(id) * per_thread;
-          geometry::im2col(x.row(n), col);
-          detail::ConvForwardEpilogue<T, Act> const epilogue{
-              params + weight_count, y.row(n), Act::needs_input ? z.row(n) : nullptr, out_pixels};
-          detail::serial_gemm<Tile::mr, Tile::nr>(
-              Matrix<T const>{params, OutChannels, patch, patch, 1},
-              Matrix<T const>{col, patch, out_pixels, out_pixels, 1}, epilogue);
-          token.release(id);
-        });
-  }
-
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
-  static void backward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
-                               Matrix<T const> y, Matrix<T const> z, Matrix<T> dy, Matrix<T> dx) {
-    using Tile = ops::GemmTile<T, Isa>;
-    using Act = activation;
-    int const batch = x.rows;
-    int const blocks = chunks(batch);
-    Kokkos::Experimental::UniqueToken<ExecSpace> token(ctx.exec);
-    check_token(token.size(), ctx.exec.concurrency());
-    T* const work = ctx.workspace.data;
-    T* const partials = work + std::size_t(ctx.exec.concurrency()) * per_thread;
-    T const* const params = ctx.parameters;
-    bool const want_dx = !dx.empty();
-    Kokkos::parallel_for(
-        "ktnn::Conv2D::backward", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, blocks),
-        KOKKOS_LAMBDA(int b) {
-          int const id = token.acquire();
-          T* const col = work + std::size_t(id) * per_thread;
-          T* const dz_t = col + std::size_t(patch) * out_pixels;
-          T* const dcol = dz_t + std::size_t(out_pixels) * OutChannels;
-          T* const block = partials + std::size_t(b) * param_count;  // [patch][Out], then [Out]
-          int const end = (b + 1) * detail::conv_chunk_samples < batch
-                              ? (b + 1) * detail::conv_chunk_samples
-                              : batch;
-          for (int n = b * detail::conv_chunk_samples; n < end; ++n) {
-            bool const first = n == b * detail::conv_chunk_samples;
-            T* const dz = dy.row(n);
-            T const* const yn = y.row(n);
-            T const* const zn = Act::needs_input ? z.row(n) : nullptr;
-            // dz^T = (dy * act'(z, y))^T for the weight product, and dz in
-            // place where the input gradient needs it (a first layer's
-            // activations are the largest; writing them back is a pass over
-            // memory), in blocks of pixels whose rows of dz^T stay in L1
-            // while every channel is written.
-            for (int p0 = 0; p0 < out_pixels; p0 += transpose_block) {
-              int const p1 = p0 + transpose_block < out_pixels ? p0 + transpose_block : out_pixels;
-              for (int o = 0; o < OutChannels; ++o) {
-                std::size_t const base = std::size_t(o) * out_pixels;
-                for (int p = p0; p < p1; ++p) {
-                  T const d = dz[base + p] *
-                              Act::derivative(Act::needs_input ? zn[base + p] : T(0), yn[base + p]);
-                  if (want_dx) dz[base + p] = d;
-                  dz_t[std::size_t(p) * OutChannels + o] = d;
-                }
-              }
-            }
-            // The bias gradient: sums over pixels, read from dz^T so that the
-            // loop runs across channels and vectorizes (a sum along a row
-            // of dz would be one serial chain of additions).
-            T* const bias = block + weight_count;
-            if (first)
-              for (int o = 0; o < OutChannels; ++o) bias[o] = T(0);
-            for (int p = 0; p < out_pixels; ++p) {
-              T const* const row = dz_t + std::size_t(p) * OutChannels;
-              for (int o = 0; o < OutChannels; ++o) bias[o] += row[o];
-            }
-            geometry::im2col(x.row(n), col);
-            // dW^T [patch][Out] (+)= col [patch][pixels] * dz^T [pixels][Out]
-            detail::serial_gemm<Tile::mr, Tile::nr>(
-                Matrix<T const>{col, patch, out_pixels, out_pixels, 1},
-                Matrix<T const>{dz_t, out_pixels, OutChannels, OutChannels, 1},
-                ops::StoreScaled<T>{Matrix<T>{block, patch, OutChannels, OutChannels, 1},
-                                    first ? T(0) : T(1)});
-            if (want_dx) {
-              // dcol [patch][pixels] = W^T [patch][Out] * dz [Out][pixels]
-              detail::serial_gemm<Tile::mr, Tile::nr>(
-                  Matrix<T const>{params, patch, OutChannels, 1, patch},
-                  Matrix<T const>{dz, OutChannels, out_pixels, out_pixels, 1},
-                  ops::StoreScaled<T>{Matrix<T>{dcol, patch, out_pixels, out_pixels, 1}, T(0)});
-              geometry::col2im(dcol, dx.row(n));
-            }
-          }
-          token.release(id);
-        });
-    // The blocks in chunk order, transposed back to PyTorch's [Out][patch].
-    T* const grads = ctx.gradients;
-    T const beta = ctx.gradient_beta();
-    Kokkos::parallel_for(
-        "ktnn::Conv2D::backward::sum_blocks",
-        Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, OutChannels), KOKKOS_LAMBDA(int o) {
-          T sums[patch > 0 ? patch : 1];
-          T bias = 0;
-          for (int k = 0; k < patch; ++k) sums[k] = T(0);
-          for (int b = 0; b < blocks; ++b) {
-            T const* block = partials + std::size_t(b) * param_count;
-            for (int k = 0; k < patch; ++k) sums[k] += block[std::size_t(k) * OutChannels + o];
-            bias += block[weight_count + o];
-          }
-          T* const g = grads + std::size_t(o) * patch;
-          for (int k = 0; k < patch; ++k) g[k] = beta == T(0) ? sums[k] : g[k] + sums[k];
-          grads[weight_count + o] = beta == T(0) ? bias : grads[weight_count + o] + bias;
-        });
-  }
-
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
-  static void forward_direct(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
-                             Matrix<T> y, Matrix<T> z) {
-    using Act = activation;
-    T const* const params = ctx.parameters;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Conv2D::forward", std::size_t(x.rows), std::size_t(out_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-          int const o = int(e / out_pixels), p = int(e - std::size_t(o) * out_pixels);
-          T const pre = pre_activation(params, x.row(n), o, p);
-          if (Act::needs_input) z(n, e) = pre;  // not if constexpr: nvcc's first capture
-          y(n, e) = Act::value(pre);
-        });
-  }
-
   /// The pre-activation of output (o, p) of one sample, straight from the
   /// definition (the device forward and the per-sample call).
   template <class S, class P>
@@ -511,61 +423,105 @@ struct Conv2D {
     return acc;
   }
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  /// Workspace of one host thread: the lowered sample, dz^T and the lowered
+  /// input gradient.
+  static constexpr std::size_t per_thread =
+      2 * std::size_t(patch) * out_pixels + std::size_t(out_pixels) * OutChannels;
+  /// Pixels per block of the host backward's transpose of dz.
+  static constexpr int transpose_block = 16;
+
+ private:
+  static int chunks(int batch) {
+    return (batch + detail::conv_chunk_samples - 1) / detail::conv_chunk_samples;
+  }
+
+  /// The per-thread blocks of the workspace are counted by the space's
+  /// concurrency; the tokens that pick one must not outnumber them.
+  static void check_token(int tokens, int concurrency) {
+    if (tokens > concurrency)
+      detail::fail("ktnn::Conv2D", tokens, " thread tokens for ", concurrency,
+                   " per-thread workspace blocks in ", name());
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void check_workspace(LayerContext<ExecSpace, T, Isa> const& ctx, int batch,
+                              char const* operation) {
+    std::size_t const need = workspace_size(ctx.exec, batch);
+    if (ctx.workspace.size < need)
+      detail::fail(operation, "workspace of ", ctx.workspace.size, " elements, ", need,
+                   " needed for batch ", batch, " in ", name());
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void forward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                              Matrix<T> y, Matrix<T> z) {
+    Kokkos::Experimental::UniqueToken<ExecSpace> token(ctx.exec);
+    check_token(token.size(), ctx.exec.concurrency());
+    Kokkos::parallel_for(
+        "ktnn::Conv2D::forward", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+        detail::ConvForwardLowered<Conv2D, ExecSpace, T, Isa>{.token = token,
+                                                              .work = ctx.workspace.data,
+                                                              .params = ctx.parameters,
+                                                              .x = x,
+                                                              .y = y,
+                                                              .z = z});
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void backward_lowered(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                               Matrix<T const> y, Matrix<T const> z, Matrix<T> dy, Matrix<T> dx) {
+    int const batch = x.rows;
+    int const blocks = chunks(batch);
+    Kokkos::Experimental::UniqueToken<ExecSpace> token(ctx.exec);
+    check_token(token.size(), ctx.exec.concurrency());
+    T* const work = ctx.workspace.data;
+    T* const partials = work + std::size_t(ctx.exec.concurrency()) * per_thread;
+    Kokkos::parallel_for(
+        "ktnn::Conv2D::backward", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, blocks),
+        detail::ConvBackwardLowered<Conv2D, ExecSpace, T, Isa>{.token = token,
+                                                               .work = work,
+                                                               .partials = partials,
+                                                               .params = ctx.parameters,
+                                                               .x = x,
+                                                               .y = y,
+                                                               .z = z,
+                                                               .dy = dy,
+                                                               .dx = dx,
+                                                               .batch = batch,
+                                                               .want_dx = !dx.empty()});
+    // The blocks in chunk order, transposed back to PyTorch's [Out][patch].
+    Kokkos::parallel_for("ktnn::Conv2D::backward::sum_blocks",
+                         Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, OutChannels),
+                         detail::ConvSumBlocks<Conv2D, T>{.partials = partials,
+                                                          .grads = ctx.gradients,
+                                                          .beta = ctx.gradient_beta(),
+                                                          .blocks = blocks});
+  }
+
+  template <class ExecSpace, class T, class Isa>
+  static void forward_direct(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T> y, Matrix<T> z) {
+    ops::for_each_element(
+        ctx.exec, "ktnn::Conv2D::forward", std::size_t(x.rows), std::size_t(out_features),
+        detail::ConvForwardDirect<Conv2D, T>{.params = ctx.parameters, .x = x, .y = y, .z = z});
+  }
+
+  template <class ExecSpace, class T, class Isa>
   static void backward_direct(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                               Matrix<T const> y, Matrix<T const> z, Matrix<T> dy, Matrix<T> dx) {
-    using Act = activation;
-    using G = geometry;
     int const batch = x.rows;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Conv2D::backward::activation", std::size_t(batch),
-        std::size_t(out_features), KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-          dy(n, e) *= Act::derivative(Act::needs_input ? z(n, e) : T(0), y(n, e));
-        });
+    ops::for_each_element(ctx.exec, "ktnn::Conv2D::backward::activation", std::size_t(batch),
+                          std::size_t(out_features),
+                          detail::ConvActivationGradient<Conv2D, T>{.y = y, .z = z, .dy = dy});
     // Each weight's (and bias's) gradient: the sum over samples of its
     // per-sample term, in the two deterministic passes of Dense's bias.
-    auto term = [=] KOKKOS_FUNCTION(int n, int j) {
-      T const* dz = dy.row(n);
-      if (std::size_t(j) >= weight_count) {
-        int const o = j - int(weight_count);
-        T sum = 0;
-        for (int p = 0; p < out_pixels; ++p) sum += dz[o * out_pixels + p];
-        return sum;
-      }
-      int const o = j / patch, k = j - o * patch;
-      int const c = k / (Kernel * Kernel), kh = (k / Kernel) % Kernel, kw = k % Kernel;
-      T const* xn = x.row(n);
-      T sum = 0;
-      for (int oh = 0; oh < G::out_height; ++oh) {
-        int const ih = oh * stride - padding + kh * dilation;
-        if (ih < 0 || ih >= G::height) continue;
-        for (int ow = 0; ow < G::out_width; ++ow) {
-          int const iw = ow * stride - padding + kw * dilation;
-          if (iw < 0 || iw >= G::width) continue;
-          sum += dz[o * out_pixels + oh * G::out_width + ow] *
-                 xn[(c * G::height + ih) * G::width + iw];
-        }
-      }
-      return sum;
-    };
     detail::dense_bias_gradient(ctx.exec, ctx.workspace, batch, int(param_count), ctx.gradients,
-                                ctx.gradient_beta(), term);
+                                ctx.gradient_beta(),
+                                detail::ConvParameterTerm<Conv2D, T>{.x = x, .dy = dy});
     if (dx.empty()) return;
-    T const* const params = ctx.parameters;
     ops::for_each_element(
         ctx.exec, "ktnn::Conv2D::backward::input", std::size_t(batch), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t n, std::size_t e) {
-          int const c = int(e / G::in_pixels), rest = int(e - std::size_t(c) * G::in_pixels);
-          int const ih = rest / G::width, iw = rest - ih * G::width;
-          T const* dz = dy.row(n);
-          T sum = 0;
-          G::windows_containing(ih, iw, [&](int oh, int ow, int kh, int kw) {
-            for (int o = 0; o < OutChannels; ++o)
-              sum += dz[o * out_pixels + oh * G::out_width + ow] *
-                     params[std::size_t(o) * patch + (c * Kernel + kh) * Kernel + kw];
-          });
-          dx(n, e) = sum;
-        });
+        detail::ConvInputGradient<Conv2D, T>{.params = ctx.parameters, .dy = dy, .dx = dx});
   }
 };
 

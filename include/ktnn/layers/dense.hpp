@@ -3,7 +3,6 @@
 /// PyTorch stores it, [Out, In] row-major, followed by b [Out].
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/layers/activation.hpp>
 #include <ktnn/layers/init.hpp>
@@ -34,6 +33,24 @@ struct DenseForwardEpilogue {
     y(i, j) = Act::value(pre);
   }
 };
+/// The initialize of a layer whose `count` parameters are `weights` weights
+/// of a fan_in x fan_out scheme (Init::Auto: Act's preferred_init) followed
+/// by zero biases.
+template <class Act, class ExecSpace, class T>
+void initialize_weights(ExecSpace const& exec, char const* label, T* params, std::size_t count,
+                        std::size_t weights, std::size_t arena_offset, std::uint64_t seed,
+                        Init scheme, int fan_in, int fan_out) {
+  if (scheme == Init::Auto) scheme = preferred_init<Act>;
+  Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, count),
+                       InitialWeights<T>{.params = params,
+                                         .weights = weights,
+                                         .scheme = scheme,
+                                         .seed = seed,
+                                         .arena_offset = arena_offset,
+                                         .fan_in = fan_in,
+                                         .fan_out = fan_out});
+}
+
 /// Row chunks of the device bias-gradient pass: enough (chunk, column) threads
 /// to fill the device, chunks of at least 16 rows; none for an empty batch.
 template <class ExecSpace>
@@ -82,52 +99,89 @@ void dense_product(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label
   }
 }
 
+/// The kernels of dense_bias_gradient: for each column j, the sum over the
+/// samples of dz_at(i, j), written over or added to grad_bias by grad_beta.
+/// On devices a thread per (chunk of `rows` samples, column) into `partial`
+/// (ChunkSums), then a team per column sums the chunks in order (Totals); on
+/// host spaces a work item per column (Columns).
+template <class ExecSpace, class T, class DzAt>
+struct BiasGradient {
+  struct ChunkSums {};
+  struct Totals {};
+  struct Columns {};
+  DzAt dz_at;
+  T* partial = nullptr;
+  T* grad_bias;
+  T grad_beta;
+  int samples;
+  int columns;
+  int rows = 0;
+  int chunks = 0;
+
+  KOKKOS_INLINE_FUNCTION void operator()(ChunkSums, std::size_t e) const {
+    int const c = int(e / columns), j = int(e - std::size_t(c) * columns);
+    int const end = (c + 1) * rows < samples ? (c + 1) * rows : samples;
+    T sum = 0;
+    for (int i = c * rows; i < end; ++i) sum += dz_at(i, j);
+    partial[e] = sum;
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(
+      Totals, typename Kokkos::TeamPolicy<ExecSpace>::member_type const& team) const {
+    int const j = team.league_rank();
+    T sum = 0;
+    Kokkos::parallel_reduce(
+        Kokkos::TeamThreadRange(team, chunks),
+        [&](int c, T& local) { local += partial[std::size_t(c) * columns + j]; }, sum);
+    Kokkos::single(Kokkos::PerTeam(team),
+                   [&] { grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum; });
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Columns, int j) const {
+    T sum = 0;
+    for (int i = 0; i < samples; ++i) sum += dz_at(i, j);
+    grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
+  }
+};
+
 /// The bias gradient of Dense: for each column j, the sum over `samples` of
 /// dz(i, j) = dz_at(i, j) (which also writes whatever dz it owns in place),
 /// written over or added to grad_bias by grad_beta. On devices a thread per
 /// (chunk of samples, column) and then a team per column sums the chunks in
 /// a fixed order, so the result repeats bit for bit; on host spaces a work
 /// item per column.
-template <class ExecSpace, class T, class DzAt, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T, class DzAt>
 void dense_bias_gradient(ExecSpace const& exec, ops::Workspace<T> const& work, int samples,
                          int columns, T* grad_bias, T grad_beta, DzAt const& dz_at) {
+  using Kernel = BiasGradient<ExecSpace, T, DzAt>;
   if constexpr (ops::device_kernels<ExecSpace>) {
     int const chunks = column_chunks(exec, samples, columns);
     if (std::size_t(chunks) * columns > work.size)
       detail::fail("ktnn::Dense::backward", "workspace of ", work.size, " elements, ",
                    std::size_t(chunks) * columns, " needed for batch ", samples);
     int const rows = chunks > 0 ? (samples + chunks - 1) / chunks : 0;
-    T* const partial = work.data;
-    Kokkos::parallel_for(
-        "ktnn::Dense::backward::activation_bias",
-        Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(chunks) * columns),
-        KOKKOS_LAMBDA(std::size_t e) {
-          int const c = int(e / columns), j = int(e - std::size_t(c) * columns);
-          int const end = (c + 1) * rows < samples ? (c + 1) * rows : samples;
-          T sum = 0;
-          for (int i = c * rows; i < end; ++i) sum += dz_at(i, j);
-          partial[e] = sum;
-        });
-    using Policy = Kokkos::TeamPolicy<ExecSpace>;
-    Kokkos::parallel_for(
-        "ktnn::Dense::backward::bias_sum", Policy(exec, columns, ops::device_team_size<ExecSpace>),
-        KOKKOS_LAMBDA(typename Policy::member_type const& team) {
-          int const j = team.league_rank();
-          T sum = 0;
-          Kokkos::parallel_reduce(
-              Kokkos::TeamThreadRange(team, chunks),
-              [&](int c, T& local) { local += partial[std::size_t(c) * columns + j]; }, sum);
-          Kokkos::single(Kokkos::PerTeam(team),
-                         [&] { grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum; });
-        });
+    Kernel const kernel{.dz_at = dz_at,
+                        .partial = work.data,
+                        .grad_bias = grad_bias,
+                        .grad_beta = grad_beta,
+                        .samples = samples,
+                        .columns = columns,
+                        .rows = rows,
+                        .chunks = chunks};
+    Kokkos::parallel_for("ktnn::Dense::backward::activation_bias",
+                         Kokkos::RangePolicy<ExecSpace, typename Kernel::ChunkSums>(
+                             exec, 0, std::size_t(chunks) * columns),
+                         kernel);
+    Kokkos::parallel_for("ktnn::Dense::backward::bias_sum",
+                         Kokkos::TeamPolicy<ExecSpace, typename Kernel::Totals>(
+                             exec, columns, ops::device_team_size<ExecSpace>),
+                         kernel);
   } else {
-    Kokkos::parallel_for(
-        "ktnn::Dense::backward::activation_bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, columns),
-        KOKKOS_LAMBDA(int j) {
-          T sum = 0;
-          for (int i = 0; i < samples; ++i) sum += dz_at(i, j);
-          grad_bias[j] = grad_beta == T(0) ? sum : grad_bias[j] + sum;
-        });
+    Kokkos::parallel_for("ktnn::Dense::backward::activation_bias",
+                         Kokkos::RangePolicy<ExecSpace, typename Kernel::Columns>(exec, 0, columns),
+                         Kernel{.dz_at = dz_at,
+                                .grad_bias = grad_bias,
+                                .grad_beta = grad_beta,
+                                .samples = samples,
+                                .columns = columns});
   }
 }
 
@@ -135,26 +189,71 @@ void dense_bias_gradient(ExecSpace const& exec, ops::Workspace<T> const& work, i
 /// item per block of columns walks the rows in order (each column's sum in
 /// the same order as a column-by-column loop, so the same bits), reading
 /// contiguous runs of a row instead of one element per row.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class T>
+struct ValueRowColumnSums {
+  static constexpr int block = 16;
+  Matrix<T const> dz;
+  int k;
+  int samples;
+  T* grad_bias;
+  T grad_beta;
+  KOKKOS_INLINE_FUNCTION void operator()(int b) const {
+    int const columns = dz.cols;
+    int const j0 = b * block;
+    int const width = columns - j0 < block ? columns - j0 : block;
+    T sum[block] = {};
+    for (int i = 0; i < samples; ++i) {
+      T const* row = dz.row(std::ptrdiff_t(i) * k) + j0 * dz.col_stride;
+      for (int j = 0; j < width; ++j) sum[j] += row[j * dz.col_stride];
+    }
+    for (int j = 0; j < width; ++j)
+      grad_bias[j0 + j] = grad_beta == T(0) ? sum[j] : grad_bias[j0 + j] + sum[j];
+  }
+};
+
+template <class ExecSpace, class T>
 void value_row_column_sums(ExecSpace const& exec, Matrix<T const> dz, int k, int samples,
                            T* grad_bias, T grad_beta) {
-  constexpr int block = 16;
-  int const columns = dz.cols;
-  int const blocks = (columns + block - 1) / block;
+  using Kernel = ValueRowColumnSums<T>;
+  int const blocks = (dz.cols + Kernel::block - 1) / Kernel::block;
   Kokkos::parallel_for(
       "ktnn::Dense::backward_taylor::bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, blocks),
-      KOKKOS_LAMBDA(int b) {
-        int const j0 = b * block;
-        int const width = columns - j0 < block ? columns - j0 : block;
-        T sum[block] = {};
-        for (int i = 0; i < samples; ++i) {
-          T const* row = dz.row(std::ptrdiff_t(i) * k) + j0 * dz.col_stride;
-          for (int j = 0; j < width; ++j) sum[j] += row[j * dz.col_stride];
-        }
-        for (int j = 0; j < width; ++j)
-          grad_bias[j0 + j] = grad_beta == T(0) ? sum[j] : grad_bias[j0 + j] + sum[j];
-      });
+      Kernel{.dz = dz, .k = k, .samples = samples, .grad_bias = grad_bias, .grad_beta = grad_beta});
 }
+
+/// dz = dy * act'(z, y) of Dense's backward, written into dy in place and
+/// returned for the bias sum.
+template <class Act, class T>
+struct DenseActivationGradient {
+  Matrix<T const> z;  // the pre-activations, when Act::needs_input
+  Matrix<T const> y;
+  Matrix<T> dy;
+  KOKKOS_INLINE_FUNCTION T operator()(int i, int j) const {
+    T const pre = Act::needs_input ? z(i, j) : T(0);
+    T const d = dy(i, j) * Act::derivative(pre, y(i, j));
+    dy(i, j) = d;
+    return d;
+  }
+};
+
+/// The adjoint of the Taylor activation pass for sample i, column j, written
+/// into dy in place; returns the value row's adjoint (for the bias sum).
+template <class Act, int K, class T>
+struct TaylorActivationAdjointAt {
+  Matrix<T const> z;
+  Matrix<T const> y;
+  Matrix<T> dy;
+  KOKKOS_INLINE_FUNCTION T operator()(int i, int j) const {
+    return taylor_activation_adjoint<Act, K>(i, j, z, y, Matrix<T const>(dy), dy);
+  }
+};
+
+/// dy of sample i's value row (every K-th row), column j.
+template <int K, class T>
+struct ValueRowAt {
+  Matrix<T> dy;
+  KOKKOS_INLINE_FUNCTION T operator()(int i, int j) const { return dy(i * K, j); }
+};
 
 /// The two products of Dense's backward from dz: dW (+)= dz^T x and, unless
 /// dx is empty, dx = dz W.
@@ -215,17 +314,11 @@ struct Dense {
   /// Weights from the counter-based generator keyed by their arena index
   /// (`arena_offset` + position), so a seed gives the same model everywhere;
   /// zero biases.
-  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t arena_offset,
                          std::uint64_t seed, Init scheme) {
-    if (scheme == Init::Auto) scheme = preferred_init<Act>;
-    Kokkos::parallel_for(
-        "ktnn::Dense::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, param_count),
-        KOKKOS_LAMBDA(std::size_t p) {
-          params[p] = p < weight_count
-                          ? T(detail::init_value(scheme, seed, arena_offset + p, In, Out))
-                          : T(0);
-        });
+    detail::initialize_weights<Act>(exec, "ktnn::Dense::initialize", params, param_count,
+                                    weight_count, arena_offset, seed, scheme, In, Out);
   }
 
   /// Workspace elements forward and backward use on `exec` for `batch` rows:
@@ -260,7 +353,7 @@ struct Dense {
   /// Batched backward. `dy` holds dL/dy on entry and is overwritten with
   /// dL/dz. Adds dL/dW and dL/db to the gradients or overwrites them (by
   /// ctx.accumulate); writes dL/dx into `dx` unless `dx` is empty.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     T* const grad_bias = ctx.gradients + weight_count;
@@ -268,14 +361,9 @@ struct Dense {
     if constexpr (Act::needs_input) z = ctx.template saved_rows<Out>();
     // dz = dy * act'(z, y) in place, and the bias gradient (column sums of
     // dz) in the same pass.
-    auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) {
-      T const pre = Act::needs_input ? z(i, j) : T(0);
-      T const d = dy(i, j) * Act::derivative(pre, y(i, j));
-      dy(i, j) = d;
-      return d;
-    };
     detail::dense_bias_gradient(ctx.exec, ctx.workspace, x.rows, Out, grad_bias,
-                                ctx.gradient_beta(), dz_at);
+                                ctx.gradient_beta(),
+                                detail::DenseActivationGradient<Act, T>{.z = z, .y = y, .dy = dy});
     detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
   }
 
@@ -302,7 +390,7 @@ struct Dense {
 
   /// The backward pass of forward_taylor: parameter gradients (by
   /// ctx.accumulate) and, unless empty, dx, from dy (overwritten).
-  template <int K, class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <int K, class ExecSpace, class T, class Isa>
   static void backward_taylor(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                               Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     T* const grad_bias = ctx.gradients + weight_count;
@@ -312,26 +400,20 @@ struct Dense {
     if constexpr (!std::is_same_v<Act, Identity>) z = ctx.template saved_rows<Out>();
     // On host cores the activation's adjoint is a pass of its own (it
     // vectorizes over columns); on devices it is fused into the bias pass.
-    // (Two lambdas in two branches: nvcc refuses a device lambda whose first
-    // capture of a variable sits inside an if constexpr.)
     if constexpr (fused) {
-      auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) {
-        return detail::taylor_activation_adjoint<Act, K>(i, j, z, y, Matrix<T const>(dy), dy);
-      };
-      detail::dense_bias_gradient(ctx.exec, ctx.workspace, samples, Out, grad_bias,
-                                  ctx.gradient_beta(), dz_at);
+      detail::dense_bias_gradient(
+          ctx.exec, ctx.workspace, samples, Out, grad_bias, ctx.gradient_beta(),
+          detail::TaylorActivationAdjointAt<Act, K, T>{.z = z, .y = y, .dy = dy});
     } else {
       if constexpr (!std::is_same_v<Act, Identity>)
         detail::taylor_activation_backward<Act, K>(
             ctx.exec, "ktnn::Dense::backward_taylor::activation", z, y, dy, dy);
-      if constexpr (ops::device_kernels<ExecSpace>) {
-        auto dz_at = [=] KOKKOS_FUNCTION(int i, int j) { return dy(i * K, j); };
+      if constexpr (ops::device_kernels<ExecSpace>)
         detail::dense_bias_gradient(ctx.exec, ctx.workspace, samples, Out, grad_bias,
-                                    ctx.gradient_beta(), dz_at);
-      } else {
+                                    ctx.gradient_beta(), detail::ValueRowAt<K, T>{.dy = dy});
+      else
         detail::value_row_column_sums(ctx.exec, Matrix<T const>(dy), K, samples, grad_bias,
                                       ctx.gradient_beta());
-      }
     }
     detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
   }

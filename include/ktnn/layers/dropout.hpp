@@ -14,7 +14,6 @@
 /// goes after vectors and images alike: `Sequential<Dense<64, 64>, ReLU,
 /// Dropout<0.5>, Dense<64, 10>>`.
 
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/shape.hpp>
@@ -57,6 +56,25 @@ KOKKOS_INLINE_FUNCTION bool dropout_kept(std::uint64_t seed, std::uint64_t strea
     return (random::bits(seed, stream, counter) >> 11) >= Threshold;
   }
 }
+
+/// out = in with the mask of Dropout layer L and its scale (training), or
+/// out = in (evaluation).
+template <class L, class T>
+struct DropoutMask {
+  Matrix<T const> in;
+  Matrix<T> out;
+  bool train;
+  std::uint64_t seed;
+  std::uint64_t stream;
+  T factor;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    T const v = in(i, j);
+    out(i, j) = !train ? v
+                : dropout_kept<L::threshold>(seed, stream, std::uint64_t(i) * L::in_features + j)
+                    ? v * factor
+                    : T(0);
+  }
+};
 
 inline std::string format_probability(double p) {
   std::ostringstream out;
@@ -105,23 +123,17 @@ struct DropoutLayer : LayerDefaults {
   }
 
   /// out = in with the layer's mask and scale (training) or out = in.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void mask(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label,
                    Matrix<T const> in, Matrix<T> out) {
-    bool const train = ctx.mode == Mode::train;
-    std::uint64_t const seed = ctx.seed;
-    std::uint64_t const stream = detail::dropout_stream(ctx.layer, ctx.step);
-    T const factor = T(scale);
     ops::for_each_element(
         ctx.exec, label, std::size_t(in.rows), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-          T const v = in(i, j);
-          out(i, j) =
-              !train ? v
-              : detail::dropout_kept<threshold>(seed, stream, std::uint64_t(i) * in_features + j)
-                  ? v * factor
-                  : T(0);
-        });
+        detail::DropoutMask<DropoutLayer, T>{.in = in,
+                                             .out = out,
+                                             .train = ctx.mode == Mode::train,
+                                             .seed = ctx.seed,
+                                             .stream = detail::dropout_stream(ctx.layer, ctx.step),
+                                             .factor = T(scale)});
   }
 
   /// One sample, as inference runs it: evaluation mode, the identity.

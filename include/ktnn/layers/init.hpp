@@ -7,6 +7,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ktnn {
@@ -39,5 +40,23 @@ KOKKOS_INLINE_FUNCTION double init_value(Init scheme, std::uint64_t seed, std::u
       return Kokkos::sqrt(3.0 * glorot) * (2.0 * random::uniform(seed, 0, index) - 1.0);
   }
 }
+
+/// The initialize kernel of a layer whose parameters are `weights` values of
+/// a fan_in x fan_out scheme followed by zero biases. Each draw is keyed by
+/// its index in the model's arena (`arena_offset` + position), so a seed
+/// gives the same model on every backend and thread count.
+template <class T>
+struct InitialWeights {
+  T* params;
+  std::size_t weights;
+  Init scheme;
+  std::uint64_t seed;
+  std::size_t arena_offset;
+  int fan_in;
+  int fan_out;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t p) const {
+    params[p] = p < weights ? T(init_value(scheme, seed, arena_offset + p, fan_in, fan_out)) : T(0);
+  }
+};
 }  // namespace detail
 }  // namespace ktnn

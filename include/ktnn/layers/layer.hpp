@@ -28,12 +28,32 @@
 ///
 /// LayerDefaults supplies the members a simple layer does not need.
 ///
-/// Optional: `static constexpr std::size_t torch_modules`, how many modules of
-/// the equivalent torch.nn.Sequential the layer stands for (default 1; a
-/// Dense with a fused ReLU is two, Linear then ReLU). Sequential numbers its
-/// tensors by it, so names and indexes match PyTorch's state_dict.
+/// Optional members, each family a concept below (with a check_* that names
+/// the member missing where a layer can have part of a family):
+///
+///   forward_taylor<K>(ctx, x, y)   Taylor mode over K rows per sample (value,
+///   backward_taylor<K>(ctx, x, y, dy, dx)   one derivative per input,
+///                                  Laplacian), which ktnn::InputDerivatives
+///                                  runs (TaylorLayer, check_taylor_layer);
+///   taylor_saved_per_row           values per Taylor row forward_taylor keeps
+///                                  for backward_taylor (default 0)
+///   binds_shape = true, bind<Shape>   a layer template that takes its shape
+///                                  from the layer before: Sequential puts
+///                                  bind<that layer's output shape> in its place
+///                                  (ShapeBindingLayer, check_shape_binding_layer)
+///   in_shape, out_shape            one sample's shapes in and out (Features<N>
+///                                  or Image<C, H, W>), checked between
+///                                  neighbours (ShapedLayer, check_shaped_layer)
+///   preserves_shape = true         element-wise: the shape before passes
+///                                  through (ShapePreservingLayer)
+///   torch_modules                  modules of the equivalent torch.nn.Sequential
+///                                  the layer stands for (default 1; a Dense
+///                                  with a fused ReLU is two, Linear then ReLU):
+///                                  Sequential numbers its tensors by it, so names
+///                                  match PyTorch's state_dict (TorchModuleCount)
 
 #include <ktnn/core/matrix.hpp>
+#include <ktnn/core/shape.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/ops/gemm.hpp>
 
@@ -117,6 +137,35 @@ struct LayerDefaults {
   }
 };
 
+namespace detail {
+/// to(i, j) = from(i, j): the element kernel of layers that pass values
+/// through (Flatten, a Residual's copy of its output gradient).
+template <class T>
+struct CopyElements {
+  Matrix<T const> from;
+  Matrix<T> to;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    to(i, j) = from(i, j);
+  }
+};
+
+/// Kernel `Tag` of a functor that has several (an operator() per tag), as a
+/// callable of the indices alone: what ops::for_each_element and other
+/// callers of a plain body call.
+template <class Tag, class Kernels>
+struct Tagged {
+  Kernels kernels;
+  template <class... Index>
+  KOKKOS_INLINE_FUNCTION auto operator()(Index const&... index) const {
+    return kernels(Tag{}, index...);
+  }
+};
+template <class Tag, class Kernels>
+Tagged<Tag, Kernels> tagged(Kernels const& kernels) {
+  return {kernels};
+}
+}  // namespace detail
+
 /// One requirement of the layer protocol each, so check_layer can say which
 /// is missing. Signatures are probed with a float context on the host space.
 namespace detail::layer_requirements {
@@ -160,6 +209,39 @@ concept backward_pass = requires(Probe const& ctx, Matrix<float const> x, Matrix
 };
 template <class L>
 concept per_sample = requires(float const* p, float const* x, float* y) { L::apply(p, p, x, y); };
+
+// The optional members, probed with K = 3 Taylor rows.
+template <class L>
+concept forward_taylor_pass = requires(Probe const& ctx, Matrix<float const> x, Matrix<float> y) {
+  L::template forward_taylor<3>(ctx, x, y);
+};
+template <class L>
+concept backward_taylor_pass = requires(Probe const& ctx, Matrix<float const> x, Matrix<float> y) {
+  L::template backward_taylor<3>(ctx, x, x, y, y);
+};
+template <class L>
+concept declares_taylor_saved = requires {
+  { L::taylor_saved_per_row } -> std::convertible_to<std::size_t>;
+};
+template <class L>
+concept declares_binds_shape = requires { L::binds_shape; };
+template <class L>
+concept binds_shape = requires { requires bool(L::binds_shape); };
+/// Takes a member template of one shape without instantiating it (a bound
+/// layer may refuse the probe's shape with a static_assert).
+template <template <class> class Bind>
+struct shape_template {};
+template <class L>
+concept declares_bind = requires { typename shape_template<L::template bind>; };
+template <class L>
+concept declares_in_shape = requires { typename L::in_shape; };
+template <class L>
+concept declares_out_shape = requires { typename L::out_shape; };
+template <class L>
+concept shapes_are_shapes = Shape<typename L::in_shape> && Shape<typename L::out_shape>;
+template <class L>
+concept shapes_fit_widths =
+    L::in_shape::size == L::in_features && L::out_shape::size == L::out_features;
 }  // namespace detail::layer_requirements
 
 /// A type that can be a layer of a Sequential (see the file comment).
@@ -208,5 +290,98 @@ constexpr bool check_layer() {
   }
   return Layer<L>;
 }
+
+/// A layer with Taylor mode (see the file comment): what ktnn::InputDerivatives
+/// needs of every layer.
+template <class L>
+concept TaylorLayer = Layer<L> && detail::layer_requirements::forward_taylor_pass<L> &&
+                      detail::layer_requirements::backward_taylor_pass<L>;
+
+/// Checks the Taylor members one at a time (check_layer checks the rest).
+template <class L>
+constexpr bool check_taylor_layer() {
+  namespace r = detail::layer_requirements;
+  static_assert(r::forward_taylor_pass<L>,
+                "ktnn::TaylorLayer: missing `template <int K, class ExecSpace, class T, class Isa> "
+                "static void forward_taylor(LayerContext<ExecSpace, T, Isa> const&, Matrix<T "
+                "const> x, Matrix<T> y)` (input derivatives run every layer in Taylor mode)");
+  static_assert(r::backward_taylor_pass<L>,
+                "ktnn::TaylorLayer: missing `template <int K, class ExecSpace, class T, class Isa> "
+                "static void backward_taylor(LayerContext<ExecSpace, T, Isa> const&, Matrix<T "
+                "const> x, Matrix<T const> y, Matrix<T> dy, Matrix<T> dx)` (input derivatives run "
+                "every layer in Taylor mode)");
+  return r::forward_taylor_pass<L> && r::backward_taylor_pass<L>;
+}
+
+/// Values per Taylor row L's forward_taylor keeps for backward_taylor.
+template <class L>
+inline constexpr std::size_t taylor_saved_per_row_of = 0;
+template <detail::layer_requirements::declares_taylor_saved L>
+inline constexpr std::size_t taylor_saved_per_row_of<L> = L::taylor_saved_per_row;
+
+/// A layer template that takes its shape from the layer before (see the
+/// file comment): not a layer itself, bind<Shape> is.
+template <class L>
+concept ShapeBindingLayer =
+    detail::layer_requirements::binds_shape<L> && detail::layer_requirements::declares_bind<L>;
+
+/// Checks a type that declares either member of ShapeBindingLayer for both.
+template <class L>
+constexpr bool check_shape_binding_layer() {
+  namespace r = detail::layer_requirements;
+  static_assert(r::binds_shape<L>,
+                "ktnn::ShapeBindingLayer: missing `static constexpr bool binds_shape = true`");
+  static_assert(r::declares_bind<L>,
+                "ktnn::ShapeBindingLayer: missing `template <class Shape> using bind = ...` (the "
+                "layer it stands for after a layer whose output has shape Shape)");
+  return ShapeBindingLayer<L>;
+}
+
+/// A layer that declares the shapes of one sample in and out.
+template <class L>
+concept ShapedLayer = detail::layer_requirements::declares_in_shape<L> &&
+                      detail::layer_requirements::declares_out_shape<L> &&
+                      detail::layer_requirements::shapes_are_shapes<L> &&
+                      detail::layer_requirements::shapes_fit_widths<L>;
+
+/// Checks a layer that declares either shape for both, and both against its
+/// widths.
+template <class L>
+constexpr bool check_shaped_layer() {
+  namespace r = detail::layer_requirements;
+  static_assert(r::declares_in_shape<L>,
+                "ktnn::ShapedLayer: missing `using in_shape = ...` (a ktnn::Features<N> or "
+                "ktnn::Image<C, H, W>; a layer that declares out_shape declares both)");
+  static_assert(r::declares_out_shape<L>,
+                "ktnn::ShapedLayer: missing `using out_shape = ...` (a ktnn::Features<N> or "
+                "ktnn::Image<C, H, W>; a layer that declares in_shape declares both)");
+  if constexpr (r::declares_in_shape<L> && r::declares_out_shape<L>) {
+    static_assert(r::shapes_are_shapes<L>,
+                  "ktnn::ShapedLayer: in_shape and out_shape must be ktnn::Features<N> or "
+                  "ktnn::Image<C, H, W>");
+    if constexpr (r::shapes_are_shapes<L>)
+      static_assert(r::shapes_fit_widths<L>,
+                    "ktnn::ShapedLayer: in_shape::size must be in_features and out_shape::size "
+                    "out_features");
+  }
+  return ShapedLayer<L>;
+}
+
+/// An element-wise layer (or layer template): the shape before it passes through.
+template <class L>
+concept ShapePreservingLayer = requires { requires bool(L::preserves_shape); };
+
+/// A layer that says how many modules of the equivalent torch.nn.Sequential
+/// it stands for.
+template <class L>
+concept TorchModuleCount = requires {
+  { L::torch_modules } -> std::convertible_to<std::size_t>;
+};
+
+/// Modules of the equivalent torch.nn.Sequential layer L stands for.
+template <class L>
+inline constexpr std::size_t torch_modules_of = 1;
+template <TorchModuleCount L>
+inline constexpr std::size_t torch_modules_of<L> = L::torch_modules;
 
 }  // namespace ktnn

@@ -30,9 +30,9 @@
 /// the two calls.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
+#include <ktnn/layers/channel_sums.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/ops/elementwise.hpp>
@@ -44,120 +44,88 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ktnn {
 
 namespace detail {
-/// Threads per channel in the device form of channel_sums: enough (channel,
-/// chunk) threads to fill the device, at least 64 values each. A function of
-/// the device and the sizes alone, so the sums repeat bit for bit.
-template <class ExecSpace>
-int channel_chunks(ExecSpace const& exec, std::size_t length, int channels) {
-  std::size_t const threads =
-      std::size_t(ops::device_team_target(exec)) * ops::device_team_size<ExecSpace>;
-  std::size_t chunks = threads / std::size_t(channels);
-  std::size_t const most = (length + 63) / 64;
-  if (chunks > most) chunks = most;
-  if (chunks < 1) chunks = 1;
-  return int(chunks);
-}
-
-/// Workspace elements channel_sums<K> takes for `batch` samples.
-template <int K, int Channels, int Pixels, class ExecSpace>
-std::size_t channel_sums_workspace(ExecSpace const& exec, int batch) {
-  if constexpr (ops::device_kernels<ExecSpace>)
-    return std::size_t(K) * Channels *
-           std::size_t(channel_chunks(exec, std::size_t(batch) * Pixels, Channels));
-  else
-    return 0;
-}
-
-/// For every channel c < Channels, K sums over the samples i < batch and the
-/// channel's pixels p < Pixels of values(i, c, p) (a Kokkos::Array<T, K>),
-/// handed to finish(c, sums) once per channel, in a kernel. The order of
-/// every sum is fixed by the sizes (and, on devices, the device), never by
-/// the scheduling: runs repeat bit for bit.
-///
-/// Host spaces: a work item per channel; each sample's pixels go to eight
-/// running sums (so the loop vectorizes), then to the channel's sum.
-/// Devices: `chunks` threads per channel, thread k summing the channel's
-/// values k, k + chunks, ... (neighbouring threads read neighbouring
-/// pixels) into partial sums in the workspace from `offset` on; then a team
-/// per channel sums its chunks.
-template <int K, int Channels, int Pixels, class ExecSpace, class T, class Values, class Finish,
-          class KtnnTU = ::ktnn::detail::ThisTU>
-void channel_sums(ExecSpace const& exec, ops::Workspace<T> const& work, std::size_t offset,
-                  std::string const& label, int batch, Values const& values, Finish const& finish) {
-  using Sums = Kokkos::Array<T, K>;
-  if constexpr (ops::device_kernels<ExecSpace>) {
-    std::size_t const length = std::size_t(batch) * Pixels;
-    int const chunks = channel_chunks(exec, length, Channels);
-    std::size_t const needed = offset + std::size_t(K) * Channels * chunks;
-    if (work.size < needed)
-      fail(label, "workspace of ", work.size, " elements, ", needed, " needed for batch ", batch);
-    T* const partial = work.data + offset;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(Channels) * chunks),
-        KOKKOS_LAMBDA(std::size_t e) {
-          int const c = int(e / chunks), k = int(e - std::size_t(c) * chunks);
-          Sums acc = {};
-          for (std::size_t t = k; t < length; t += chunks) {
-            std::size_t const i = t / Pixels;
-            Sums const v = values(int(i), c, int(t - i * Pixels));
-            for (int q = 0; q < K; ++q) acc[q] += v[q];
-          }
-          for (int q = 0; q < K; ++q)
-            partial[(std::size_t(q) * Channels + c) * chunks + k] = acc[q];
-        });
-    using Policy = Kokkos::TeamPolicy<ExecSpace>;
-    Kokkos::parallel_for(
-        label + "::total", Policy(exec, Channels, ops::device_team_size<ExecSpace>),
-        KOKKOS_LAMBDA(typename Policy::member_type const& team) {
-          int const c = team.league_rank();
-          Sums sums = {};
-          for (int q = 0; q < K; ++q) {
-            T const* block = partial + (std::size_t(q) * Channels + c) * chunks;
-            Kokkos::parallel_reduce(
-                Kokkos::TeamThreadRange(team, chunks), [&](int k, T& local) { local += block[k]; },
-                sums[q]);
-          }
-          Kokkos::single(Kokkos::PerTeam(team), [&] { finish(c, sums); });
-        });
-  } else {
-    (void)work, (void)offset;
-    constexpr int lanes = 8;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, Channels), KOKKOS_LAMBDA(int c) {
-          Sums total = {};
-          for (int i = 0; i < batch; ++i) {
-            T lane[K][lanes] = {};
-            int p = 0;
-            for (; p + lanes <= Pixels; p += lanes)
-              for (int l = 0; l < lanes; ++l) {
-                Sums const v = values(i, c, p + l);
-                for (int q = 0; q < K; ++q) lane[q][l] += v[q];
-              }
-            for (; p < Pixels; ++p) {
-              Sums const v = values(i, c, p);
-              for (int q = 0; q < K; ++q) lane[q][0] += v[q];
-            }
-            for (int q = 0; q < K; ++q) {
-              T sum = lane[q][0];
-              for (int l = 1; l < lanes; ++l) sum += lane[q][l];
-              total[q] += sum;
-            }
-          }
-          finish(c, total);
-        });
-  }
-}
-
 /// g (+)= v by the gradient_beta of a context (0: overwrite, 1: add).
 template <class T>
 KOKKOS_INLINE_FUNCTION void accumulate_gradient(T& g, T beta, T v) {
   g = beta == T(0) ? v : g + v;
 }
+
+/// values[k] = 1 for k < ones, 0 after.
+template <class T>
+struct OnesThenZeros {
+  T* values;
+  int ones;
+  KOKKOS_INLINE_FUNCTION void operator()(int k) const { values[k] = k < ones ? T(1) : T(0); }
+};
+
+/// LayerNorm's forward (L the layer): a thread per sample, its mean, then
+/// its variance about the mean; the normalized row and the inverse
+/// deviation into the saved block.
+template <class L, class T>
+struct LayerNormForward {
+  Matrix<T const> x;
+  Matrix<T> y;
+  Matrix<T> saved;
+  T const* weight;
+  T const* bias;
+  KOKKOS_INLINE_FUNCTION void operator()(int i) const {
+    constexpr int N = L::in_features;
+    T mean = 0;
+    for (int j = 0; j < N; ++j) mean += x(i, j);
+    mean /= T(N);
+    T var = 0;
+    for (int j = 0; j < N; ++j) var += (x(i, j) - mean) * (x(i, j) - mean);
+    T const inv = T(1) / Kokkos::sqrt(var / T(N) + T(L::eps));
+    for (int j = 0; j < N; ++j) {
+      T const hat = (x(i, j) - mean) * inv;
+      saved(i, j) = hat;
+      y(i, j) = hat * weight[j] + bias[j];
+    }
+    saved(i, N) = inv;
+  }
+};
+
+/// LayerNorm's backward: the parameter gradients' terms and their sums
+/// (channel_sums over the batch), and the input gradient, a thread per
+/// sample.
+template <class L, class T>
+struct LayerNormBackward {
+  struct ParameterTerms {};
+  struct ParameterGradients {};
+  struct InputGradient {};
+  Matrix<T> dy;
+  Matrix<T> dx;
+  Matrix<T> saved;
+  T const* weight;
+  T* grads;
+  T beta;
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<T, 2> operator()(ParameterTerms, int i, int j, int) const {
+    return Kokkos::Array<T, 2>{dy(i, j) * saved(i, j), dy(i, j)};
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(ParameterGradients, int j,
+                                         Kokkos::Array<T, 2> const& s) const {
+    accumulate_gradient(grads[j], beta, s[0]);
+    accumulate_gradient(grads[L::in_features + j], beta, s[1]);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(InputGradient, int i) const {
+    constexpr int N = L::in_features;
+    T sum = 0, dot = 0;
+    for (int j = 0; j < N; ++j) {
+      T const g = dy(i, j) * weight[j];
+      sum += g;
+      dot += g * saved(i, j);
+    }
+    T const inv_n = saved(i, N) / T(N);
+    for (int j = 0; j < N; ++j)
+      dx(i, j) = inv_n * (T(N) * dy(i, j) * weight[j] - sum - saved(i, j) * dot);
+  }
+};
 }  // namespace detail
 
 /// PyTorch's nn.LayerNorm(N): each sample normalized over its N features,
@@ -178,11 +146,11 @@ struct LayerNorm : LayerDefaults {
     out.push_back({prefix + "bias", offset + N, {std::size_t(N)}});
   }
   /// weight ones, bias zeros, as PyTorch.
-  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T>
   static void initialize(ExecSpace const& exec, T* params, T*, std::size_t, std::uint64_t, Init) {
-    Kokkos::parallel_for(
-        "ktnn::LayerNorm::initialize", Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
-        KOKKOS_LAMBDA(int k) { params[k] = k < N ? T(1) : T(0); });
+    Kokkos::parallel_for("ktnn::LayerNorm::initialize",
+                         Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * N),
+                         detail::OnesThenZeros<T>{.values = params, .ones = N});
   }
   template <class ExecSpace>
   static std::size_t workspace_size(ExecSpace const& exec, int batch) {
@@ -190,62 +158,39 @@ struct LayerNorm : LayerDefaults {
   }
 
   /// A thread per sample: its mean, then its variance about the mean.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    T const* weight = ctx.parameters;
-    T const* bias = ctx.parameters + N;
-    auto const saved = ctx.template saved_rows<N + 1>();
     Kokkos::parallel_for(
         "ktnn::LayerNorm::forward", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-        KOKKOS_LAMBDA(int i) {
-          T mean = 0;
-          for (int j = 0; j < N; ++j) mean += x(i, j);
-          mean /= T(N);
-          T var = 0;
-          for (int j = 0; j < N; ++j) var += (x(i, j) - mean) * (x(i, j) - mean);
-          T const inv = T(1) / Kokkos::sqrt(var / T(N) + T(eps));
-          for (int j = 0; j < N; ++j) {
-            T const hat = (x(i, j) - mean) * inv;
-            saved(i, j) = hat;
-            y(i, j) = hat * weight[j] + bias[j];
-          }
-          saved(i, N) = inv;
-        });
+        detail::LayerNormForward<LayerNorm, T>{.x = x,
+                                               .y = y,
+                                               .saved = ctx.template saved_rows<N + 1>(),
+                                               .weight = ctx.parameters,
+                                               .bias = ctx.parameters + N});
   }
 
   /// d weight = sum_i dy x-hat and d bias = sum_i dy (channel_sums over the
   /// batch); dx = inv / N (N g - sum_j g - x-hat sum_j g x-hat), g = dy weight,
   /// a thread per sample.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
-    T const* weight = ctx.parameters;
-    T* const grads = ctx.gradients;
-    T const beta = ctx.gradient_beta();
-    auto const saved = ctx.template saved_rows<N + 1>();
-    detail::channel_sums<2, N, 1>(
-        ctx.exec, ctx.workspace, 0, "ktnn::LayerNorm::backward::parameters", x.rows,
-        KOKKOS_LAMBDA(int i, int j, int) {
-          return Kokkos::Array<T, 2>{dy(i, j) * saved(i, j), dy(i, j)};
-        },
-        KOKKOS_LAMBDA(int j, Kokkos::Array<T, 2> const& s) {
-          detail::accumulate_gradient(grads[j], beta, s[0]);
-          detail::accumulate_gradient(grads[N + j], beta, s[1]);
-        });
+    using Kernels = detail::LayerNormBackward<LayerNorm, T>;
+    Kernels const kernels{.dy = dy,
+                          .dx = dx,
+                          .saved = ctx.template saved_rows<N + 1>(),
+                          .weight = ctx.parameters,
+                          .grads = ctx.gradients,
+                          .beta = ctx.gradient_beta()};
+    detail::channel_sums<2, N, 1>(ctx.exec, ctx.workspace, 0,
+                                  "ktnn::LayerNorm::backward::parameters", x.rows,
+                                  detail::tagged<typename Kernels::ParameterTerms>(kernels),
+                                  detail::tagged<typename Kernels::ParameterGradients>(kernels));
     if (dx.empty()) return;
     Kokkos::parallel_for(
-        "ktnn::LayerNorm::backward::input", Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-        KOKKOS_LAMBDA(int i) {
-          T sum = 0, dot = 0;
-          for (int j = 0; j < N; ++j) {
-            T const g = dy(i, j) * weight[j];
-            sum += g;
-            dot += g * saved(i, j);
-          }
-          T const inv_n = saved(i, N) / T(N);
-          for (int j = 0; j < N; ++j)
-            dx(i, j) = inv_n * (T(N) * dy(i, j) * weight[j] - sum - saved(i, j) * dot);
-        });
+        "ktnn::LayerNorm::backward::input",
+        Kokkos::RangePolicy<ExecSpace, typename Kernels::InputGradient>(ctx.exec, 0, x.rows),
+        kernels);
   }
 
   template <class P, class S>
@@ -264,22 +209,167 @@ struct LayerNorm : LayerDefaults {
 };
 
 namespace detail {
-/// BatchNorm over C channels of Pixels values each (BatchNorm1d: C features,
-/// one pixel); `Image` picks the name in labels and messages.
-template <int C, int Pixels, bool Image>
+// The kernels of BatchNorm, L the layer (C = L::channels channels of
+// L::pixels values each); sums over the batch go through channel_sums.
+
+/// weight ones, bias zeros; running mean zeros, running variance ones, no
+/// batches tracked.
+template <class L, class T>
+struct BatchNormInitialize {
+  T* params;
+  T* state;
+  KOKKOS_INLINE_FUNCTION void operator()(int k) const {
+    constexpr int C = L::channels;
+    if (k < 2 * C) params[k] = k < C ? T(1) : T(0);
+    state[k] = k >= C && k < 2 * C ? T(1) : T(0);
+  }
+};
+
+/// The batch mean of each channel: its terms and what finishes a channel.
+template <class L, class T>
+struct BatchMean {
+  struct Terms {};
+  struct Finish {};
+  Matrix<T const> x;
+  T* mean;
+  T count;
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<T, 1> operator()(Terms, int i, int c, int p) const {
+    return Kokkos::Array<T, 1>{x(i, c * L::pixels + p)};
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Finish, int c, Kokkos::Array<T, 1> const& s) const {
+    mean[c] = s[0] / count;
+  }
+};
+
+/// BatchNorm's forward: with the running statistics (Running), or the
+/// batch's variance about its mean (VarianceTerms, VarianceFinish, which
+/// also moves the running statistics) and the normalization (Normalize).
+template <class L, class T>
+struct BatchNormForward {
+  struct Running {};
+  struct VarianceTerms {};
+  struct VarianceFinish {};
+  struct Normalize {};
+  Matrix<T const> x;
+  Matrix<T> y;
+  T const* weight;
+  T const* bias;
+  T* state;
+  T* mean = nullptr;
+  T* inv = nullptr;
+  T count = 0;
+  T unbiased = 0;
+  T keep = 0;
+  T move = 0;
+  KOKKOS_INLINE_FUNCTION void operator()(Running, std::size_t i, std::size_t j) const {
+    constexpr int C = L::channels;
+    int const c = int(j / L::pixels);
+    T const inverse = T(1) / Kokkos::sqrt(state[C + c] + T(L::eps));
+    y(i, j) = (x(i, j) - state[c]) * inverse * weight[c] + bias[c];
+  }
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<T, 1> operator()(VarianceTerms, int i, int c, int p) const {
+    T const d = x(i, c * L::pixels + p) - mean[c];
+    return Kokkos::Array<T, 1>{d * d};
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(VarianceFinish, int c,
+                                         Kokkos::Array<T, 1> const& s) const {
+    constexpr int C = L::channels;
+    T const var = s[0] / count;
+    inv[c] = T(1) / Kokkos::sqrt(var + T(L::eps));
+    state[c] = keep * state[c] + move * mean[c];
+    state[C + c] = keep * state[C + c] + move * var * unbiased;
+    if (c == 0) state[2 * C] += T(1);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Normalize, std::size_t i, std::size_t j) const {
+    int const c = int(j / L::pixels);
+    y(i, j) = (x(i, j) - mean[c]) * inv[c] * weight[c] + bias[c];
+  }
+};
+
+/// BatchNorm's backward: with the running statistics (Running...), with no
+/// values (Empty), or through the batch statistics: the sums of each channel
+/// (Terms), the parameter gradients and backward's coefficients from them
+/// (Gradients), the input gradient (Input).
+template <class L, class T>
+struct BatchNormBackward {
+  struct RunningTerms {};
+  struct RunningGradients {};
+  struct RunningInput {};
+  struct Empty {};
+  struct Terms {};
+  struct Gradients {};
+  struct Input {};
+  Matrix<T const> x;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  T const* weight;
+  T const* state;
+  T* grads;
+  T beta;
+  T* mean = nullptr;
+  T* inv = nullptr;
+  T* shift = nullptr;  // d bias / n
+  T* slope = nullptr;  // d weight / n
+  T count = 0;
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<T, 2> operator()(RunningTerms, int i, int c, int p) const {
+    constexpr int C = L::channels;
+    std::size_t const j = std::size_t(c) * L::pixels + std::size_t(p);
+    T const inverse = T(1) / Kokkos::sqrt(state[C + c] + T(L::eps));
+    return Kokkos::Array<T, 2>{dy(i, j) * ((x(i, j) - state[c]) * inverse), dy(i, j)};
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(RunningGradients, int c,
+                                         Kokkos::Array<T, 2> const& s) const {
+    accumulate_gradient(grads[c], beta, s[0]);
+    accumulate_gradient(grads[L::channels + c], beta, s[1]);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(RunningInput, std::size_t i, std::size_t j) const {
+    constexpr int C = L::channels;
+    int const c = int(j / L::pixels);
+    T const inverse = T(1) / Kokkos::sqrt(state[C + c] + T(L::eps));
+    dx(i, j) = dy(i, j) * weight[c] * inverse;
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Empty, int k) const {
+    accumulate_gradient(grads[k], beta, T(0));
+  }
+  KOKKOS_INLINE_FUNCTION Kokkos::Array<T, 3> operator()(Terms, int i, int c, int p) const {
+    std::size_t const j = std::size_t(c) * L::pixels + std::size_t(p);
+    T const d = x(i, j) - mean[c];
+    T const g = dy(i, j);
+    return Kokkos::Array<T, 3>{d * d, g, g * d};
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Gradients, int c, Kokkos::Array<T, 3> const& s) const {
+    T const iv = T(1) / Kokkos::sqrt(s[0] / count + T(L::eps));
+    T const d_weight = s[2] * iv;
+    inv[c] = iv;
+    shift[c] = s[1] / count;
+    slope[c] = d_weight / count;
+    accumulate_gradient(grads[c], beta, d_weight);
+    accumulate_gradient(grads[L::channels + c], beta, s[1]);
+  }
+  KOKKOS_INLINE_FUNCTION void operator()(Input, std::size_t i, std::size_t j) const {
+    int const c = int(j / L::pixels);
+    T const hat = (x(i, j) - mean[c]) * inv[c];
+    dx(i, j) = weight[c] * inv[c] * (dy(i, j) - shift[c] - hat * slope[c]);
+  }
+};
+
+}  // namespace detail
+
+/// Batch normalization over C channels of Pixels values each: what
+/// BatchNorm1d<N> (N channels of one value) and BatchNorm2dLayer<In> (an
+/// image's channels of H * W pixels) are, each adding its name(). IsImage
+/// picks the name in kernel labels and messages.
+template <int C, int Pixels, bool IsImage>
 struct BatchNormBase : LayerDefaults {
   static_assert(C > 0 && Pixels > 0, "ktnn::BatchNorm: sizes must be positive");
   static constexpr int channels = C;
+  static constexpr int pixels = Pixels;
   static constexpr int in_features = C * Pixels;
   static constexpr int out_features = C * Pixels;
   static constexpr std::size_t param_count = 2 * std::size_t(C);      // weight, bias
   static constexpr std::size_t state_count = 2 * std::size_t(C) + 1;  // see describe_state
   static constexpr double eps = 1e-5;
   static constexpr double momentum = 0.1;
-
-  static std::string label(char const* step) {
-    return std::string(Image ? "ktnn::BatchNorm2d::" : "ktnn::BatchNorm1d::") + step;
-  }
 
   static void describe(std::string const& prefix, std::size_t offset,
                        std::vector<ParameterInfo>& out) {
@@ -296,15 +386,12 @@ struct BatchNormBase : LayerDefaults {
   }
   /// weight ones, bias zeros; running mean zeros, running variance ones, no
   /// batches tracked: PyTorch's starting values.
-  template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T>
   static void initialize(ExecSpace const& exec, T* params, T* state, std::size_t, std::uint64_t,
                          Init) {
     Kokkos::parallel_for(
         label("initialize"), Kokkos::RangePolicy<ExecSpace>(exec, 0, 2 * C + 1),
-        KOKKOS_LAMBDA(int k) {
-          if (k < 2 * C) params[k] = k < C ? T(1) : T(0);
-          state[k] = k >= C && k < 2 * C ? T(1) : T(0);
-        });
+        detail::BatchNormInitialize<BatchNormBase, T>{.params = params, .state = state});
   }
 
   /// Four values per channel (the batch statistics and backward's
@@ -312,53 +399,38 @@ struct BatchNormBase : LayerDefaults {
   static constexpr std::size_t stats_size = 4 * std::size_t(C);
   template <class ExecSpace>
   static std::size_t workspace_size(ExecSpace const& exec, int batch) {
-    return stats_size + channel_sums_workspace<3, C, Pixels>(exec, batch);
+    return stats_size + detail::channel_sums_workspace<3, C, Pixels>(exec, batch);
   }
 
   /// Training mode: the batch's statistics (and the running ones updated);
   /// evaluation mode: the running statistics.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    T const* weight = ctx.parameters;
-    T const* bias = ctx.parameters + C;
-    T* const state = ctx.state;
+    using Kernels = detail::BatchNormForward<BatchNormBase, T>;
+    Kernels kernels{
+        .x = x, .y = y, .weight = ctx.parameters, .bias = ctx.parameters + C, .state = ctx.state};
     if (ctx.mode == Mode::evaluate) {
-      ops::for_each_element(
-          ctx.exec, label("forward::running").c_str(), std::size_t(x.rows), std::size_t(C) * Pixels,
-          KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-            int const c = int(j / Pixels);
-            T const inv = T(1) / Kokkos::sqrt(state[C + c] + T(eps));
-            y(i, j) = (x(i, j) - state[c]) * inv * weight[c] + bias[c];
-          });
+      ops::for_each_element(ctx.exec, label("forward::running").c_str(), std::size_t(x.rows),
+                            std::size_t(C) * Pixels,
+                            detail::tagged<typename Kernels::Running>(kernels));
       return;
     }
     if (x.rows == 0) return;
-    T* const mean = checked_stats(ctx, x.rows, "forward");
-    T* const inv = mean + C;
-    batch_mean(ctx, x, mean, "forward::mean");
+    kernels.mean = checked_stats(ctx, x.rows, "forward");
+    kernels.inv = kernels.mean + C;
+    batch_mean(ctx, x, kernels.mean, "forward::mean");
     std::size_t const n = std::size_t(x.rows) * Pixels;
-    T const count = T(n);
-    T const unbiased = T(double(n) / double(n - 1));
-    T const keep = T(1 - momentum), move = T(momentum);
-    detail::channel_sums<1, C, Pixels>(
-        ctx.exec, ctx.workspace, stats_size, label("forward::variance"), x.rows,
-        KOKKOS_LAMBDA(int i, int c, int p) {
-          T const d = x(i, c * Pixels + p) - mean[c];
-          return Kokkos::Array<T, 1>{d * d};
-        },
-        KOKKOS_LAMBDA(int c, Kokkos::Array<T, 1> const& s) {
-          T const var = s[0] / count;
-          inv[c] = T(1) / Kokkos::sqrt(var + T(eps));
-          state[c] = keep * state[c] + move * mean[c];
-          state[C + c] = keep * state[C + c] + move * var * unbiased;
-          if (c == 0) state[2 * C] += T(1);
-        });
-    ops::for_each_element(
-        ctx.exec, label("forward::normalize").c_str(), std::size_t(x.rows), std::size_t(C) * Pixels,
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-          int const c = int(j / Pixels);
-          y(i, j) = (x(i, j) - mean[c]) * inv[c] * weight[c] + bias[c];
-        });
+    kernels.count = T(n);
+    kernels.unbiased = T(double(n) / double(n - 1));
+    kernels.keep = T(1 - momentum);
+    kernels.move = T(momentum);
+    detail::channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size,
+                                       label("forward::variance"), x.rows,
+                                       detail::tagged<typename Kernels::VarianceTerms>(kernels),
+                                       detail::tagged<typename Kernels::VarianceFinish>(kernels));
+    ops::for_each_element(ctx.exec, label("forward::normalize").c_str(), std::size_t(x.rows),
+                          std::size_t(C) * Pixels,
+                          detail::tagged<typename Kernels::Normalize>(kernels));
   }
 
   /// Training mode, with x-hat = (x - mean) inv and n values per channel:
@@ -366,99 +438,48 @@ struct BatchNormBase : LayerDefaults {
   ///   dx = weight inv (dy - d bias / n - x-hat d weight / n);
   /// evaluation mode: the same sums with the running statistics, and
   /// dx = dy weight inv.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
-    T const* weight = ctx.parameters;
-    T* const grads = ctx.gradients;
-    T const beta = ctx.gradient_beta();
-    T const* state = ctx.state;
+    using Kernels = detail::BatchNormBackward<BatchNormBase, T>;
+    Kernels kernels{.x = x,
+                    .dy = dy,
+                    .dx = dx,
+                    .weight = ctx.parameters,
+                    .state = ctx.state,
+                    .grads = ctx.gradients,
+                    .beta = ctx.gradient_beta()};
     if (ctx.mode == Mode::evaluate) {
       detail::channel_sums<2, C, Pixels>(
           ctx.exec, ctx.workspace, stats_size, label("backward::running_parameters"), x.rows,
-          KOKKOS_LAMBDA(int i, int c, int p) {
-            std::size_t const j = std::size_t(c) * Pixels + std::size_t(p);
-            T const inv = T(1) / Kokkos::sqrt(state[C + c] + T(eps));
-            return Kokkos::Array<T, 2>{dy(i, j) * ((x(i, j) - state[c]) * inv), dy(i, j)};
-          },
-          KOKKOS_LAMBDA(int c, Kokkos::Array<T, 2> const& s) {
-            detail::accumulate_gradient(grads[c], beta, s[0]);
-            detail::accumulate_gradient(grads[C + c], beta, s[1]);
-          });
+          detail::tagged<typename Kernels::RunningTerms>(kernels),
+          detail::tagged<typename Kernels::RunningGradients>(kernels));
       if (dx.empty()) return;
-      ops::for_each_element(
-          ctx.exec, label("backward::running_input").c_str(), std::size_t(x.rows),
-          std::size_t(C) * Pixels, KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-            int const c = int(j / Pixels);
-            T const inv = T(1) / Kokkos::sqrt(state[C + c] + T(eps));
-            dx(i, j) = dy(i, j) * weight[c] * inv;
-          });
+      ops::for_each_element(ctx.exec, label("backward::running_input").c_str(), std::size_t(x.rows),
+                            std::size_t(C) * Pixels,
+                            detail::tagged<typename Kernels::RunningInput>(kernels));
       return;
     }
     if (x.rows == 0) {
       // No values: zero gradients (written over, or nothing added).
       Kokkos::parallel_for(
-          label("backward::empty"), Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, 2 * C),
-          KOKKOS_LAMBDA(int k) { detail::accumulate_gradient(grads[k], beta, T(0)); });
+          label("backward::empty"),
+          Kokkos::RangePolicy<ExecSpace, typename Kernels::Empty>(ctx.exec, 0, 2 * C), kernels);
       return;
     }
-    T* const mean = checked_stats(ctx, x.rows, "backward");
-    T* const inv = mean + C;
-    T* const shift = mean + 2 * C;  // d bias / n
-    T* const slope = mean + 3 * C;  // d weight / n
-    batch_mean(ctx, x, mean, "backward::mean");
-    T const count = T(std::size_t(x.rows) * Pixels);
-    detail::channel_sums<3, C, Pixels>(
-        ctx.exec, ctx.workspace, stats_size, label("backward::sums"), x.rows,
-        KOKKOS_LAMBDA(int i, int c, int p) {
-          std::size_t const j = std::size_t(c) * Pixels + std::size_t(p);
-          T const d = x(i, j) - mean[c];
-          T const g = dy(i, j);
-          return Kokkos::Array<T, 3>{d * d, g, g * d};
-        },
-        KOKKOS_LAMBDA(int c, Kokkos::Array<T, 3> const& s) {
-          T const iv = T(1) / Kokkos::sqrt(s[0] / count + T(eps));
-          T const d_weight = s[2] * iv;
-          inv[c] = iv;
-          shift[c] = s[1] / count;
-          slope[c] = d_weight / count;
-          detail::accumulate_gradient(grads[c], beta, d_weight);
-          detail::accumulate_gradient(grads[C + c], beta, s[1]);
-        });
+    kernels.mean = checked_stats(ctx, x.rows, "backward");
+    kernels.inv = kernels.mean + C;
+    kernels.shift = kernels.mean + 2 * C;
+    kernels.slope = kernels.mean + 3 * C;
+    batch_mean(ctx, x, kernels.mean, "backward::mean");
+    kernels.count = T(std::size_t(x.rows) * Pixels);
+    detail::channel_sums<3, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label("backward::sums"),
+                                       x.rows, detail::tagged<typename Kernels::Terms>(kernels),
+                                       detail::tagged<typename Kernels::Gradients>(kernels));
     if (dx.empty()) return;
-    ops::for_each_element(
-        ctx.exec, label("backward::input").c_str(), std::size_t(x.rows), std::size_t(C) * Pixels,
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) {
-          int const c = int(j / Pixels);
-          T const hat = (x(i, j) - mean[c]) * inv[c];
-          dx(i, j) = weight[c] * inv[c] * (dy(i, j) - shift[c] - hat * slope[c]);
-        });
-  }
-
-  /// The per-channel block of the workspace, checked, for a training pass of
-  /// `batch` samples (which must give more than one value per channel, as
-  /// PyTorch requires).
-  template <class ExecSpace, class T, class Isa>
-  static T* checked_stats(LayerContext<ExecSpace, T, Isa> const& ctx, int batch, char const* step) {
-    if (std::size_t(batch) * Pixels < 2)
-      fail(label(step),
-           "training mode needs more than one value per channel to take batch statistics, got "
-           "a batch of ",
-           batch, " x ", Pixels, " value(s) per channel (switch to Mode::evaluate, or batch more)");
-    if (ctx.workspace.size < stats_size)
-      fail(label(step), "workspace of ", ctx.workspace.size, " elements, ", stats_size, " needed");
-    return ctx.workspace.data;
-  }
-
-  /// mean[c] = the batch's mean of channel c.
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
-  static void batch_mean(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, T* mean,
-                         char const* step) {
-    T const count = T(std::size_t(x.rows) * Pixels);
-    detail::channel_sums<1, C, Pixels>(
-        ctx.exec, ctx.workspace, stats_size, label(step), x.rows,
-        KOKKOS_LAMBDA(int i, int c, int p) { return Kokkos::Array<T, 1>{x(i, c * Pixels + p)}; },
-        KOKKOS_LAMBDA(int c, Kokkos::Array<T, 1> const& s) { mean[c] = s[0] / count; });
+    ops::for_each_element(ctx.exec, label("backward::input").c_str(), std::size_t(x.rows),
+                          std::size_t(C) * Pixels,
+                          detail::tagged<typename Kernels::Input>(kernels));
   }
 
   /// One sample with the running statistics (evaluation mode), as
@@ -473,38 +494,68 @@ struct BatchNormBase : LayerDefaults {
       }
     }
   }
-};
 
-template <class In>
-struct bind_batchnorm2d;
-}  // namespace detail
+ private:
+  static std::string label(char const* step) {
+    return std::string(IsImage ? "ktnn::BatchNorm2d::" : "ktnn::BatchNorm1d::") + step;
+  }
+
+  /// The per-channel block of the workspace, checked, for a training pass of
+  /// `batch` samples (which must give more than one value per channel, as
+  /// PyTorch requires).
+  template <class ExecSpace, class T, class Isa>
+  static T* checked_stats(LayerContext<ExecSpace, T, Isa> const& ctx, int batch, char const* step) {
+    if (std::size_t(batch) * Pixels < 2)
+      detail::fail(
+          label(step),
+          "training mode needs more than one value per channel to take batch statistics, got "
+          "a batch of ",
+          batch, " x ", Pixels, " value(s) per channel (switch to Mode::evaluate, or batch more)");
+    if (ctx.workspace.size < stats_size)
+      detail::fail(label(step), "workspace of ", ctx.workspace.size, " elements, ", stats_size,
+                   " needed");
+    return ctx.workspace.data;
+  }
+
+  /// mean[c] = the batch's mean of channel c.
+  template <class ExecSpace, class T, class Isa>
+  static void batch_mean(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, T* mean,
+                         char const* step) {
+    using Kernels = detail::BatchMean<BatchNormBase, T>;
+    Kernels const kernels{.x = x, .mean = mean, .count = T(std::size_t(x.rows) * Pixels)};
+    detail::channel_sums<1, C, Pixels>(ctx.exec, ctx.workspace, stats_size, label(step), x.rows,
+                                       detail::tagged<typename Kernels::Terms>(kernels),
+                                       detail::tagged<typename Kernels::Finish>(kernels));
+  }
+};
 
 /// PyTorch's nn.BatchNorm1d(N) on a batch of N features (see the file
 /// comment).
 template <int N>
-struct BatchNorm1d : detail::BatchNormBase<N, 1, false> {
+struct BatchNorm1d : BatchNormBase<N, 1, false> {
   static std::string name() { return "BatchNorm1d<" + std::to_string(N) + ">"; }
 };
 
+namespace detail {
+/// In if it is an image, else a one-pixel stand-in, so that a BatchNorm2d
+/// after vectors stops at BatchNorm2dLayer's message.
+template <class In>
+using image_or_pixel = std::conditional_t<ImageShape<In>, In, Image<1, 1, 1>>;
+}  // namespace detail
+
 /// BatchNorm2d bound to the image shape In of the layer before.
 template <class In>
-struct BatchNorm2dLayer : detail::BatchNormBase<In::channels, In::pixels, true> {
+struct BatchNorm2dLayer : BatchNormBase<detail::image_or_pixel<In>::channels,
+                                        detail::image_or_pixel<In>::pixels, true> {
+  static_assert(Shape<In>, "ktnn::BatchNorm2d: bound to something that is not a ktnn shape");
+  static_assert(ImageShape<In> || !Shape<In>,
+                "ktnn::BatchNorm2d normalizes the channels of an image and was placed after a "
+                "layer with a vector output: use ktnn::BatchNorm1d<N> there");
   using in_shape = In;
   using out_shape = In;
   static constexpr bool preserves_shape = true;
   static std::string name() { return "BatchNorm2d<" + In::name() + ">"; }
 };
-
-namespace detail {
-template <class In>
-struct bind_batchnorm2d {
-  static_assert(Shape<In>, "ktnn::BatchNorm2d: bound to something that is not a ktnn shape");
-  static_assert(In::is_image,
-                "ktnn::BatchNorm2d normalizes the channels of an image and was placed after a "
-                "layer with a vector output: use ktnn::BatchNorm1d<N> there");
-  using type = BatchNorm2dLayer<In>;
-};
-}  // namespace detail
 
 /// PyTorch's nn.BatchNorm2d over the channels of the image the layer before
 /// puts out (see the file comment).
@@ -512,7 +563,7 @@ struct BatchNorm2d {
   static constexpr bool binds_shape = true;
   static constexpr bool preserves_shape = true;
   template <class In>
-  using bind = typename detail::bind_batchnorm2d<In>::type;
+  using bind = BatchNorm2dLayer<In>;
 };
 
 }  // namespace ktnn

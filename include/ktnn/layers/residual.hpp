@@ -18,9 +18,9 @@
 /// Sequential of them would have; the inner layers' outputs are kept in the
 /// saved block for backward, and backward's two gradient buffers live at the
 /// front of the workspace, the inner layers' workspace after them.
-/// Parameters are named "<index>.block.<inner index>.<name>".
+/// Parameters are named "<index>.block.<inner index>.<name>". Bound, the
+/// layer is ResidualLayer<In, Layers...>.
 
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -49,13 +49,37 @@ struct sequential_of<std::tuple<L...>> {
   using type = Sequential<L...>;
 };
 
+/// y = x + block(x), element by element.
+template <class T>
+struct SkipSum {
+  Matrix<T const> x;
+  Matrix<T const> block;
+  Matrix<T> y;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    y(i, j) = x(i, j) + block(i, j);
+  }
+};
+
+/// dx += dy, element by element: the skip connection's share of the input
+/// gradient.
+template <class T>
+struct AddSkipGradient {
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t i, std::size_t j) const {
+    dx(i, j) += dy(i, j);
+  }
+};
+
+}  // namespace detail
+
 /// Residual<Layers...> bound to its input shape In.
 template <class In, class... Layers>
-struct ResidualBlock {
-  using bound = bind_layers<In, std::tuple<>, std::tuple<>, Layers...>;
+struct ResidualLayer {
+  using bound = detail::bind_layers<In, std::tuple<>, std::tuple<>, Layers...>;
   /// The block as a Sequential of the bound layers: protocol and neighbour
   /// checks, offsets, names, the per-sample call.
-  using block = typename sequential_of<typename bound::layers>::type;
+  using block = typename detail::sequential_of<typename bound::layers>::type;
   using block_out =
       std::tuple_element_t<std::tuple_size_v<typename bound::shapes> - 1, typename bound::shapes>;
   static_assert(std::is_same_v<block_out, In>,
@@ -115,30 +139,27 @@ struct ResidualBlock {
     return gradient_buffers(batch) + inner_workspace<0>(exec, batch);
   }
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
     forward_from<0>(ctx, x);
-    Matrix<T const> const last = output<depth - 1>(ctx);
-    ops::for_each_element(
-        ctx.exec, "ktnn::Residual::forward", std::size_t(x.rows), std::size_t(out_features),
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { y(i, j) = x(i, j) + last(i, j); });
+    ops::for_each_element(ctx.exec, "ktnn::Residual::forward", std::size_t(x.rows),
+                          std::size_t(out_features),
+                          detail::SkipSum<T>{.x = x, .block = output<depth - 1>(ctx), .y = y});
   }
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const>, Matrix<T> dy, Matrix<T> dx) {
     // dy goes to the block unchanged (inner layers may overwrite theirs), so
     // the block starts from a copy; dx = dy + the block's input gradient.
     int const batch = x.rows;
     Matrix<T> const g = buffer(ctx, 0, out_features);
-    ops::for_each_element(
-        ctx.exec, "ktnn::Residual::backward::copy", std::size_t(batch), std::size_t(out_features),
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { g(i, j) = dy(i, j); });
+    ops::for_each_element(ctx.exec, "ktnn::Residual::backward::copy", std::size_t(batch),
+                          std::size_t(out_features), detail::CopyElements<T>{.from = dy, .to = g});
     backward_from<depth - 1>(ctx, x, g, dx);
     if (dx.empty()) return;
-    ops::for_each_element(
-        ctx.exec, "ktnn::Residual::backward::skip", std::size_t(batch), std::size_t(in_features),
-        KOKKOS_LAMBDA(std::size_t i, std::size_t j) { dx(i, j) += dy(i, j); });
+    ops::for_each_element(ctx.exec, "ktnn::Residual::backward::skip", std::size_t(batch),
+                          std::size_t(in_features), detail::AddSkipGradient<T>{.dy = dy, .dx = dx});
   }
 
   template <class P, class S>
@@ -149,8 +170,7 @@ struct ResidualBlock {
 
   static std::string name() { return "Residual<" + block::name() + ">"; }
 
-  // Helpers (public: nvcc takes no device lambda in a private member).
-
+ private:
   static constexpr int widest = block::max_width;
   static std::size_t gradient_buffers(int batch) { return 2 * std::size_t(batch) * widest; }
 
@@ -223,7 +243,6 @@ struct ResidualBlock {
     if constexpr (I > 0) backward_from<I - 1>(ctx, x, next, dx);
   }
 };
-}  // namespace detail
 
 /// A skip connection around Layers: y = x + Layers(x) (see the file comment).
 template <class... Layers>
@@ -231,7 +250,7 @@ struct Residual {
   static_assert(sizeof...(Layers) > 0, "ktnn::Residual: the block needs at least one layer");
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = detail::ResidualBlock<In, Layers...>;
+  using bind = ResidualLayer<In, Layers...>;
 };
 
 }  // namespace ktnn

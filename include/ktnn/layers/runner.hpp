@@ -51,12 +51,7 @@ struct StandardPasses {
 template <int K>
 struct TaylorPasses {
   template <class L>
-  static constexpr std::size_t saved_per_row = [] {
-    if constexpr (requires { L::taylor_saved_per_row; })
-      return std::size_t(L::taylor_saved_per_row);
-    else
-      return std::size_t(0);
-  }();
+  static constexpr std::size_t saved_per_row = taylor_saved_per_row_of<L>;
 
   template <class L, class Context, class T>
   static void forward(Context const& ctx, Matrix<T const> x, Matrix<T> y) {

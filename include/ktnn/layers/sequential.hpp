@@ -23,8 +23,27 @@
 namespace ktnn {
 
 namespace detail {
+using layer_requirements::declares_in_shape;
+using layer_requirements::declares_out_shape;
+
+/// A type with either member of a ShapeBindingLayer: checked for both.
+template <class L>
+concept binds_a_shape =
+    layer_requirements::declares_binds_shape<L> || layer_requirements::declares_bind<L>;
+
+/// L's bind<Previous> once check_shape_binding_layer passed, else L itself
+/// (the check's message then comes first).
+template <class L, class Previous, bool Checked>
+struct bound_to {
+  using type = L;
+};
+template <class L, class Previous>
+struct bound_to<L, Previous, true> {
+  using type = typename L::template bind<Previous>;
+};
+
 /// The layer L stands for after a layer whose output shape is Previous: a
-/// bare activation gets Previous's width, a shape-generic layer (pooling,
+/// bare activation gets Previous's width, a shape-binding layer (pooling,
 /// Flatten, ...) its bind<Previous>.
 template <class L, class Previous>
 struct bind_layer {
@@ -34,9 +53,9 @@ template <ActivationFunction F, class Previous>
 struct bind_layer<F, Previous> {
   using type = Activation<F, Previous::size>;
 };
-template <ShapeGeneric L, class Previous>
+template <binds_a_shape L, class Previous>
 struct bind_layer<L, Previous> {
-  using type = typename L::template bind<Previous>;
+  using type = typename bound_to<L, Previous, check_shape_binding_layer<L>()>::type;
 };
 
 /// The shape of one sample after the bound layer L, whose input has shape In.
@@ -50,7 +69,7 @@ struct output_shape<L, In> {
   using type = typename L::out_shape;
 };
 template <class L, class In>
-  requires(!declares_out_shape<L> && preserves_shape<L>)
+  requires(!declares_out_shape<L> && ShapePreservingLayer<L>)
 struct output_shape<L, In> {
   using type = In;
 };
@@ -65,6 +84,15 @@ template <class L>
 struct input_shape<L> {
   using type = typename L::in_shape;
 };
+
+/// The protocol (check_layer), and the shapes where L declares one.
+template <class L>
+constexpr bool check_sequential_layer() {
+  if constexpr (declares_in_shape<L> || declares_out_shape<L>)
+    return check_layer<L>() && check_shaped_layer<L>();
+  else
+    return check_layer<L>();
+}
 
 template <class Previous, class Done, class Shapes, class... Rest>
 struct bind_layers;
@@ -82,8 +110,11 @@ struct bind_layers<Previous, std::tuple<Done...>, std::tuple<Shapes...>, L, Rest
   using shapes = typename next::shapes;
 };
 
-/// Instantiated for every pair of neighbours; when the sizes differ the
-/// compiler names this template with both layers (and so both sizes).
+}  // namespace detail
+
+/// The width check between two neighbours of a Sequential, instantiated for
+/// every pair: when the sizes differ, the compiler's error names this
+/// template with both layers (and so both sizes).
 template <class Left, class Right>
 struct SequentialNeighbours {
   static_assert(Left::out_features == Right::in_features,
@@ -93,11 +124,12 @@ struct SequentialNeighbours {
   static constexpr bool ok = true;
 };
 
-/// The image checks between neighbours, instantiated only where images are
-/// involved (LeftOut is the left layer's output shape).
+/// The image-shape checks between two neighbours of a Sequential (LeftOut is
+/// the left layer's output shape), named with both layers in the error.
 template <class Left, class Right, class LeftOut>
 struct SequentialImageNeighbours {
-  static constexpr bool takes_image = declares_in_shape<Right> || preserves_shape<Right>;
+  static constexpr bool takes_image =
+      detail::declares_in_shape<Right> || ShapePreservingLayer<Right>;
   static_assert(takes_image || !LeftOut::is_image,
                 "ktnn::Sequential: an image-shaped output feeds a layer that takes vectors: put "
                 "ktnn::Flatten between them (both are named in "
@@ -105,7 +137,7 @@ struct SequentialImageNeighbours {
   static constexpr bool ok = takes_image || !LeftOut::is_image;
 };
 template <class Left, class Right, class LeftOut>
-  requires declares_in_shape<Right>
+  requires detail::declares_in_shape<Right>
 struct SequentialImageNeighbours<Left, Right, LeftOut> {
   static_assert(std::is_same_v<typename Right::in_shape, LeftOut>,
                 "ktnn::Sequential: image shape mismatch: the right layer's in_shape must be the "
@@ -114,6 +146,7 @@ struct SequentialImageNeighbours<Left, Right, LeftOut> {
   static constexpr bool ok = std::is_same_v<typename Right::in_shape, LeftOut>;
 };
 
+namespace detail {
 /// Both checks for one pair; the image check first, whose message is the
 /// more precise one.
 template <class Left, class Right, class LeftOut>
@@ -131,7 +164,7 @@ struct Sequential {
   static_assert(!ActivationFunction<First>,
                 "ktnn::Sequential: the first layer must fix the input width; an activation "
                 "cannot come first");
-  static_assert(!ShapeGeneric<First>,
+  static_assert(!detail::binds_a_shape<First>,
                 "ktnn::Sequential: the first layer must fix the input shape; a layer that takes "
                 "its shape from the layer before (pooling, Flatten, ...) cannot come first");
 
@@ -154,7 +187,7 @@ struct Sequential {
  private:
   template <std::size_t... I>
   static constexpr bool all_layers(std::index_sequence<I...>) {
-    return (check_layer<layer<I>>() && ...);
+    return (detail::check_sequential_layer<layer<I>>() && ...);
   }
   static_assert(all_layers(std::make_index_sequence<depth>{}),
                 "ktnn::Sequential: a layer does not meet the ktnn::Layer protocol (see above)");
@@ -190,17 +223,10 @@ struct Sequential {
       std::index_sequence<I...>) {
     return prefix({layer<I>::saved_per_sample...});
   }
-  template <class L>
-  static constexpr std::size_t torch_modules_of() {
-    if constexpr (requires { L::torch_modules; })
-      return L::torch_modules;
-    else
-      return 1;
-  }
   template <std::size_t... I>
   static constexpr std::array<std::size_t, depth + 1> torch_index_prefix(
       std::index_sequence<I...>) {
-    return prefix({torch_modules_of<layer<I>>()...});
+    return prefix({torch_modules_of<layer<I>>...});
   }
   template <std::size_t... I>
   static constexpr int widest(std::index_sequence<I...>) {

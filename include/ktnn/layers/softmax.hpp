@@ -14,7 +14,6 @@
 /// One thread per sample on every space: a sample's features are summed in
 /// order, so the result repeats bit for bit, and class counts are small.
 
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
 #include <ktnn/layers/layer.hpp>
@@ -28,12 +27,47 @@
 namespace ktnn {
 
 namespace detail {
-/// Softmax (Log false) or LogSoftmax (Log true) of width N.
+/// The forward kernel of a softmax layer L (Softmax or LogSoftmax), a
+/// thread per sample.
+template <class L, class T>
+struct SoftmaxForward {
+  Matrix<T const> x;
+  Matrix<T> y;
+  KOKKOS_INLINE_FUNCTION void operator()(int i) const {
+    L::template sample<T>([&](int j) { return x(i, j); }, [&](int j) -> T& { return y(i, j); });
+  }
+};
+
+/// The backward kernel of a softmax layer L, a thread per sample: dx from
+/// the output y and dy alone.
+template <class L, class T>
+struct SoftmaxBackward {
+  Matrix<T const> y;
+  Matrix<T> dy;
+  Matrix<T> dx;
+  KOKKOS_INLINE_FUNCTION void operator()(int i) const {
+    constexpr int N = L::in_features;
+    T sum = 0;
+    if constexpr (L::log) {
+      for (int j = 0; j < N; ++j) sum += dy(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = dy(i, j) - Kokkos::exp(y(i, j)) * sum;
+    } else {
+      for (int j = 0; j < N; ++j) sum += dy(i, j) * y(i, j);
+      for (int j = 0; j < N; ++j) dx(i, j) = y(i, j) * (dy(i, j) - sum);
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Softmax (Log false) or LogSoftmax (Log true) over N features: what
+/// SoftmaxLayer<N> and LogSoftmaxLayer<N> are, each adding its name().
 template <int N, bool Log>
 struct SoftmaxBase : LayerDefaults {
   static_assert(N > 0, "ktnn::Softmax: the width must be positive");
   static constexpr int in_features = N;
   static constexpr int out_features = N;
+  static constexpr bool log = Log;
   static constexpr char const* forward_label =
       Log ? "ktnn::LogSoftmax::forward" : "ktnn::Softmax::forward";
   static constexpr char const* backward_label =
@@ -59,36 +93,18 @@ struct SoftmaxBase : LayerDefaults {
     }
   }
 
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void forward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x, Matrix<T> y) {
-    Kokkos::parallel_for(
-        forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows), KOKKOS_LAMBDA(int i) {
-          sample<T>([&](int j) { return x(i, j); }, [&](int j) -> T& { return y(i, j); });
-        });
+    Kokkos::parallel_for(forward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+                         detail::SoftmaxForward<SoftmaxBase, T>{.x = x, .y = y});
   }
 
-  /// dx of sample i from its output and dy (a function of its own: nvcc
-  /// refuses a device lambda whose first capture sits in an if constexpr).
-  template <class T>
-  KOKKOS_INLINE_FUNCTION static void backward_sample(int i, Matrix<T const> y, Matrix<T> dy,
-                                                     Matrix<T> dx) {
-    T sum = 0;
-    if constexpr (Log) {
-      for (int j = 0; j < N; ++j) sum += dy(i, j);
-      for (int j = 0; j < N; ++j) dx(i, j) = dy(i, j) - Kokkos::exp(y(i, j)) * sum;
-    } else {
-      for (int j = 0; j < N; ++j) sum += dy(i, j) * y(i, j);
-      for (int j = 0; j < N; ++j) dx(i, j) = y(i, j) * (dy(i, j) - sum);
-    }
-  }
-
-  template <class ExecSpace, class T, class Isa, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     if (dx.empty()) return;
-    Kokkos::parallel_for(
-        backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
-        KOKKOS_LAMBDA(int i) { backward_sample(i, y, dy, dx); });
+    Kokkos::parallel_for(backward_label, Kokkos::RangePolicy<ExecSpace>(ctx.exec, 0, x.rows),
+                         detail::SoftmaxBackward<SoftmaxBase, T>{.y = y, .dy = dy, .dx = dx});
   }
 
   template <class P, class S>
@@ -97,27 +113,23 @@ struct SoftmaxBase : LayerDefaults {
   }
 };
 
-/// The bound layer of Softmax or LogSoftmax after a layer whose output has
-/// shape In; an image is refused with a message.
-template <class In, bool Log>
-struct bind_softmax;
-}  // namespace detail
-
 /// Softmax over the N features of a sample (Softmax bound to Features<N>).
 template <int N>
-struct SoftmaxLayer : detail::SoftmaxBase<N, false> {
+struct SoftmaxLayer : SoftmaxBase<N, false> {
   static std::string name() { return "Softmax<" + std::to_string(N) + ">"; }
 };
 
 /// LogSoftmax over the N features of a sample (LogSoftmax bound to Features<N>).
 template <int N>
-struct LogSoftmaxLayer : detail::SoftmaxBase<N, true> {
+struct LogSoftmaxLayer : SoftmaxBase<N, true> {
   static std::string name() { return "LogSoftmax<" + std::to_string(N) + ">"; }
 };
 
-namespace detail {
+/// What Softmax (Log false) and LogSoftmax (Log true) become after a layer
+/// whose output has shape In: SoftmaxLayer<N> or LogSoftmaxLayer<N> after
+/// Features<N>; an image is refused with a message.
 template <class In, bool Log>
-struct bind_softmax {
+struct SoftmaxBinding {
   static_assert(Shape<In>, "ktnn::Softmax: bound to something that is not a ktnn shape");
   static_assert(!In::is_image,
                 "ktnn::Softmax and ktnn::LogSoftmax normalize over the features of a vector "
@@ -125,14 +137,13 @@ struct bind_softmax {
                 "ktnn::Flatten before them");
   using type = std::conditional_t<Log, LogSoftmaxLayer<In::size>, SoftmaxLayer<In::size>>;
 };
-}  // namespace detail
 
 /// Softmax over the features of each sample, its width from the layer
 /// before: `Sequential<Dense<64, 10>, Softmax>`.
 struct Softmax {
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = typename detail::bind_softmax<In, false>::type;
+  using bind = typename SoftmaxBinding<In, false>::type;
 };
 
 /// LogSoftmax over the features of each sample, its width from the layer
@@ -140,7 +151,7 @@ struct Softmax {
 struct LogSoftmax {
   static constexpr bool binds_shape = true;
   template <class In>
-  using bind = typename detail::bind_softmax<In, true>::type;
+  using bind = typename SoftmaxBinding<In, true>::type;
 };
 
 }  // namespace ktnn
