@@ -561,21 +561,27 @@ class ArenaChannel {
   Kokkos::View<T*, host_space> host_;
 };
 
-/// A checksum of the bits of data[0, n): a sum of hashes of (index, bits),
-/// mod 2^64, so the order of the reduction does not matter.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
-std::uint64_t checksum(ExecSpace const& exec, T const* data, std::size_t n) {
+/// A hash of element i's (index, bits), summed by the reduction mod 2^64, so
+/// the order of the reduction does not matter.
+template <class T>
+struct BitsChecksum {
   using Bits = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
   static_assert(sizeof(T) == sizeof(Bits), "ktnn::mpi: arenas of float or double only");
+  T const* data;
+  KOKKOS_FUNCTION void operator()(std::int64_t i, std::uint64_t& s) const {
+    s += random::bits(std::uint64_t(Kokkos::bit_cast<Bits>(data[i])), 0x636865636b73756dULL,
+                      std::uint64_t(i));
+  }
+};
+
+/// A checksum of the bits of data[0, n) (see BitsChecksum).
+template <class ExecSpace, class T>
+std::uint64_t checksum(ExecSpace const& exec, T const* data, std::size_t n) {
   std::uint64_t sum = 0;
   Kokkos::parallel_reduce(
       "ktnn::mpi::checksum",
       Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, std::int64_t(n)),
-      KOKKOS_LAMBDA(std::int64_t i, std::uint64_t& s) {
-        s += random::bits(std::uint64_t(Kokkos::bit_cast<Bits>(data[i])), 0x636865636b73756dULL,
-                          std::uint64_t(i));
-      },
-      sum);
+      BitsChecksum<T>{.data = data}, sum);
   return sum;
 }
 
@@ -603,12 +609,21 @@ KOKKOS_INLINE_FUNCTION void scale_range(T* KOKKOS_RESTRICT x, std::size_t begin,
   for (std::size_t i = begin; i < end; ++i) x[i] *= factor;
 }
 
+/// x[i] *= factor over a range of i.
+template <class T>
+struct ScaleRange {
+  T* x;
+  T factor;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    scale_range(x, begin, end, factor);
+  }
+};
+
 /// x[i] *= factor for i < n.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T>
 void scale(ExecSpace const& exec, T* x, std::size_t n, T factor) {
-  ops::for_each_range(
-      exec, "ktnn::mpi::scale_loss_gradient", n,
-      KOKKOS_LAMBDA(std::size_t begin, std::size_t end) { scale_range(x, begin, end, factor); });
+  ops::for_each_range(exec, "ktnn::mpi::scale_loss_gradient", n,
+                      ScaleRange<T>{.x = x, .factor = factor});
 }
 
 /// Rows of a batch given as a Tensor or a View.

@@ -8,7 +8,6 @@
 /// it found it.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/losses/loss.hpp>
@@ -111,31 +110,60 @@ inline void append_csv(std::string const& path, EpochMetrics const& m) {
       << ',' << m.samples_per_second << ',' << m.samples << '\n';
   if (!csv) fail("ktnn::fit", "cannot write metrics file '", path, "'");
 }
+/// The first row i of `values` (rows x width) with a value that is not
+/// finite, as a Kokkos::Min reduction.
+template <class Values>
+struct FirstNonFiniteRow {
+  Values values;
+  int width;
+  KOKKOS_FUNCTION void operator()(std::int64_t i, std::int64_t& m) const {
+    for (int j = 0; j < width; ++j)
+      if (!Kokkos::isfinite(double(values(i, j)))) {
+        m = i < m ? i : m;
+        break;
+      }
+  }
+};
+
+/// The first sample whose class label is outside [0, classes), as a
+/// Kokkos::Min reduction.
+template <class Labels>
+struct FirstLabelOutside {
+  Labels labels;
+  int classes;
+  KOKKOS_FUNCTION void operator()(std::int64_t i, std::int64_t& m) const {
+    if (!(labels(i) >= 0 && labels(i) < classes)) m = i < m ? i : m;
+  }
+};
+
+/// The first row of `values` (a dataset's inputs or targets) that is not all
+/// finite; `values.extent(0)` when there is none.
+template <class ExecSpace, class Values>
+std::int64_t first_non_finite_row(char const* label, ExecSpace const& exec, Values const& values,
+                                  int width) {
+  std::int64_t const n = std::int64_t(values.extent(0));
+  std::int64_t first = n;
+  Kokkos::parallel_reduce(
+      label, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+      FirstNonFiniteRow<Values>{.values = values, .width = width},
+      Kokkos::Min<std::int64_t>(first));
+  return first;
+}
+
 /// One device pass over a dataset of Views: the first sample whose inputs are
 /// not all finite (when `inputs`) and the first class label outside
 /// [0, classes) each become a ktnn::Error naming the sample, the feature or
 /// label and the value. Function datasets are checked as they are gathered
 /// (labels by the loss kernel).
-template <class ExecSpace, class Dataset, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class Dataset>
 void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& data, int classes,
                    bool inputs) {
   if constexpr (requires { data.inputs.view(); }) {
     auto const x = data.inputs.view();
     std::int64_t const n = std::int64_t(data.size());
     constexpr int features = Dataset::features;
-    using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
     if (inputs) {
-      std::int64_t first = n;
-      Kokkos::parallel_reduce(
-          "ktnn::fit::check_inputs", Policy(exec, 0, n),
-          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-            for (int j = 0; j < features; ++j)
-              if (!Kokkos::isfinite(double(x(i, j)))) {
-                m = i < m ? i : m;
-                break;
-              }
-          },
-          Kokkos::Min<std::int64_t>(first));
+      std::int64_t const first = first_non_finite_row("ktnn::fit::check_inputs", exec, x, features);
       if (first < n) {
         auto const row = Kokkos::create_mirror_view_and_copy(
             Kokkos::HostSpace{}, Kokkos::subview(x, first, Kokkos::ALL));
@@ -148,18 +176,8 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
     if constexpr (!Dataset::has_class_labels) {
       if (inputs) {
         auto const y = data.targets;
-        int const width = int(y.extent(1));
-        std::int64_t first = n;
-        Kokkos::parallel_reduce(
-            "ktnn::fit::check_targets", Policy(exec, 0, n),
-            KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-              for (int j = 0; j < width; ++j)
-                if (!Kokkos::isfinite(double(y(i, j)))) {
-                  m = i < m ? i : m;
-                  break;
-                }
-            },
-            Kokkos::Min<std::int64_t>(first));
+        std::int64_t const first =
+            first_non_finite_row("ktnn::fit::check_targets", exec, y, int(y.extent(1)));
         if (first < n)
           fail(operation, "target of sample ", first,
                " is not finite; clean the data, or set FitOptions::check_inputs = false");
@@ -168,10 +186,9 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
       auto const y = data.targets;
       std::int64_t first = n;
       Kokkos::parallel_reduce(
-          "ktnn::fit::check_labels", Policy(exec, 0, n),
-          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-            if (!(y(i) >= 0 && y(i) < classes)) m = i < m ? i : m;
-          },
+          "ktnn::fit::check_labels",
+          Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+          FirstLabelOutside<typename Dataset::target_view>{.labels = y, .classes = classes},
           Kokkos::Min<std::int64_t>(first));
       if (first < n) {
         typename Dataset::target_view::non_const_value_type label{};
