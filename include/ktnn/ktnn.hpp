@@ -46,5 +46,6 @@
 #include <ktnn/optim/state.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>
+#include <ktnn/train/policy.hpp>
 #include <ktnn/train/progress.hpp>
 #include <ktnn/train/step.hpp>

@@ -928,8 +928,11 @@ class DataParallel {
   std::exception_ptr pending_;
 };
 
-namespace detail {
-/// fit's loop as one rank of a data-parallel run (see ktnn::detail::LocalTraining).
+/// fit's training policy (ktnn::TrainingPolicy, train/policy.hpp) as one
+/// rank of a data-parallel run: each step trains this rank's shard and sums
+/// the gradients over the ranks, errors are agreed on, rank 0 prints and
+/// writes, the loss sums are gathered, each epoch ends with rank 0's state
+/// on every rank and a check that the ranks agree.
 template <class Model>
 struct DataParallelTraining {
   DataParallel<Model>& parallel;
@@ -952,7 +955,6 @@ struct DataParallelTraining {
   LossSums combine(LossSums const& sums) const { return parallel.communicator().combine(sums); }
   void end_epoch(Model&) { parallel.end_epoch(); }
 };
-}  // namespace detail
 
 }  // namespace ktnn::mpi
 
@@ -972,8 +974,8 @@ std::vector<EpochMetrics> fit(mpi::DataParallel<Model>& parallel, Loss const& lo
                               Optimizer& optimizer, Loader& loader,
                               FitOptions const& options = {}) {
   parallel.check_loader(loader);
-  mpi::detail::DataParallelTraining<Model> run{parallel};
-  return detail::fit_with(run, parallel.model(), loss, optimizer, loader, options);
+  mpi::DataParallelTraining<Model> policy{parallel};
+  return fit_with(policy, parallel.model(), loss, optimizer, loader, options);
 }
 
 /// The same, starting with rank 0's model on every rank (mpi::broadcast).
@@ -994,7 +996,7 @@ LossSums evaluate(Model& model, Loss const& loss, Dataset const& data,
   comm.require_same("ktnn::evaluate", data.size(), "the dataset's size");
   auto const rows = data::shard_range(data.size(), comm.rank(), comm.size());
   auto const local = comm.run("ktnn::evaluate", [&] {
-    return detail::evaluate_rows(model, loss, data, rows.first, rows.second, batch_size);
+    return evaluate_rows(model, loss, data, rows.first, rows.second, batch_size);
   });
   return comm.combine(local);
 }
