@@ -14,7 +14,7 @@
 #include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
 #include <ktnn/io/checkpoint.hpp>
-#include <ktnn/io/load_image.hpp>
+#include <ktnn/io/load_tensors.hpp>
 #include <ktnn/io/model_file.hpp>
 #include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/activation.hpp>

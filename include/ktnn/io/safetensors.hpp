@@ -295,8 +295,8 @@ inline std::atomic<WriteStage>& injected_write_fault() {
 }
 }  // namespace detail
 
-/// Parses and validates a safetensors image of `size` bytes at `bytes`;
-/// `file` names it in errors. The result points into `bytes`.
+/// Parses and validates the bytes of a safetensors file, `size` of them at
+/// `bytes`; `file` names it in errors. The result points into `bytes`.
 inline Parsed parse(std::string const& file, unsigned char const* bytes, std::size_t size) {
   using detail::fail;
   char const* const op = "ktnn::io::safetensors";
@@ -464,7 +464,8 @@ struct OutTensor {
   std::variant<std::span<float const>, std::span<double const>> values;
 };
 
-/// The file image of `tensors` (in this order) and `metadata`.
+/// The bytes of a safetensors file of `tensors` (in this order) and
+/// `metadata`.
 inline std::vector<unsigned char> serialize(std::vector<OutTensor> const& tensors,
                                             std::map<std::string, std::string> const& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
