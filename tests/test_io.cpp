@@ -123,14 +123,14 @@ std::string le_bytes(std::vector<T> const& values) {
   return out;
 }
 
-/// A safetensors image: the 8-byte little-endian length of `json`, `json`,
-/// then `data`.
+/// The bytes of a safetensors file: the 8-byte little-endian length of
+/// `json`, `json`, then `data`.
 std::string with_length(std::uint64_t n, std::string const& rest) {
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = char((n >> (8 * i)) & 0xff);
   return out + rest;
 }
-std::string image(std::string const& json, std::string const& data = "") {
+std::string file_bytes(std::string const& json, std::string const& data = "") {
   return with_length(json.size(), json + data);
 }
 
@@ -149,7 +149,7 @@ std::string file_of(std::vector<Spec> const& specs) {
             std::to_string(data.size() + s.data.size()) + "]}";
     data += s.data;
   }
-  return image(json + "}", data);
+  return file_bytes(json + "}", data);
 }
 
 std::string shape_json(std::vector<std::size_t> const& shape) {
@@ -548,7 +548,7 @@ TEST_CASE_TEMPLATE_DEFINE("hostile files: an Error naming the file, the tensor a
   };
   std::string const w = le_bytes(std::vector<float>(12, 0.5f));  // 0.weight, F32 [4, 3]
   auto weight = [&](std::string const& fields, std::string const& data) {
-    return image(R"({"0.weight":{)" + fields + "}}", data);
+    return file_bytes(R"({"0.weight":{)" + fields + "}}", data);
   };
   // Arrays nested 100,000 deep (refused as the parser meets them: as a tree
   // they would take megabytes, and printing them recursed once per level),
@@ -573,21 +573,25 @@ TEST_CASE_TEMPLATE_DEFINE("hostile files: an Error naming the file, the tensor a
       {"a header length of 2^64 - 1",
        with_length(~std::uint64_t(0), "{}"),
        {"the header length is 18446744073709551615 bytes"}},
-      {"a header that is not JSON", image(R"({"0.weight": {)"), {"the header is not valid JSON"}},
-      {"a header of binary bytes", image("\xff\xfe\x00\x01"s), {"the header is not valid JSON"}},
-      {"a header of a JSON array", image("[1, 2]"), {"the header is array, not an object"}},
-      {"a header of a JSON string", image("\"x\""), {"the header is string, not an object"}},
+      {"a header that is not JSON",
+       file_bytes(R"({"0.weight": {)"),
+       {"the header is not valid JSON"}},
+      {"a header of binary bytes",
+       file_bytes("\xff\xfe\x00\x01"s),
+       {"the header is not valid JSON"}},
+      {"a header of a JSON array", file_bytes("[1, 2]"), {"the header is array, not an object"}},
+      {"a header of a JSON string", file_bytes("\"x\""), {"the header is string, not an object"}},
       {"__metadata__ a string",
-       image(R"({"__metadata__": "x"})"),
+       file_bytes(R"({"__metadata__": "x"})"),
        {"__metadata__ is string, not an object"}},
       {"__metadata__ with a number",
-       image(R"({"__metadata__": {"format": "pt", "epoch": 3}})"),
+       file_bytes(R"({"__metadata__": {"format": "pt", "epoch": 3}})"),
        {"__metadata__ 'epoch' is number, not a string"}},
       {"__metadata__ twice",
-       image(R"({"__metadata__": {}, "__metadata__": {}})"),
+       file_bytes(R"({"__metadata__": {}, "__metadata__": {}})"),
        {"__metadata__ appears twice"}},
       {"a tensor entry that is not an object",
-       image(R"({"0.weight": [1]})"),
+       file_bytes(R"({"0.weight": [1]})"),
        {"tensor '0.weight' is array, not an object"}},
       {"no dtype",
        weight(R"("shape":[4,3],"data_offsets":[0,48])", w),
@@ -627,9 +631,9 @@ TEST_CASE_TEMPLATE_DEFINE("hostile files: an Error naming the file, the tensor a
        weight(R"("dtype":"F32","data_offsets":[0,48],"shape":)" + deep, w),
        {"the header nests deeper than 16 levels"}},
       {"__metadata__ nested 100000 deep",
-       image(R"({"__metadata__":)" + deep + "}"),
+       file_bytes(R"({"__metadata__":)" + deep + "}"),
        {"the header nests deeper than 16 levels"}},
-      {"a header nested 100000 deep", image(deep), {"the header nests deeper than 16 levels"}},
+      {"a header nested 100000 deep", file_bytes(deep), {"the header nests deeper than 16 levels"}},
       {"an extent that is an array",
        weight(R"("dtype":"F32","data_offsets":[0,48],"shape":[[4],3])", w),
        {"tensor '0.weight': shape holds [4], expected a non-negative integer"}},
@@ -679,21 +683,21 @@ TEST_CASE_TEMPLATE_DEFINE("hostile files: an Error naming the file, the tensor a
        weight(R"("dtype":"F16","shape":[4,3],"data_offsets":[0,48])", w),
        {"tensor '0.weight': F16 of shape [4,3] needs 24 bytes, but data_offsets give 48"}},
       {"overlapping tensors",
-       image(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
-             R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[40,56]}})",
-             w + w.substr(0, 8)),
+       file_bytes(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
+                  R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[40,56]}})",
+                  w + w.substr(0, 8)),
        {"tensor '0.bias' starts at byte 40 of the data, expected 48",
         "overlaps the tensor before it"}},
       {"a tensor inside another",
-       image(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
-             R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})",
-             w),
+       file_bytes(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
+                  R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[16,32]}})",
+                  w),
        {"tensor '0.bias' starts at byte 16 of the data, expected 48",
         "overlaps the tensor before it"}},
       {"a gap between tensors",
-       image(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
-             R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[52,68]}})",
-             w + w.substr(0, 20)),
+       file_bytes(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
+                  R"("0.bias":{"dtype":"F32","shape":[4],"data_offsets":[52,68]}})",
+                  w + w.substr(0, 20)),
        {"tensor '0.bias' starts at byte 52 of the data, expected 48 (a gap before it)"}},
       {"a gap before the first tensor",
        weight(R"("dtype":"F32","shape":[4,3],"data_offsets":[4,52])", "abcd" + w),
@@ -702,9 +706,9 @@ TEST_CASE_TEMPLATE_DEFINE("hostile files: an Error naming the file, the tensor a
        weight(R"("dtype":"F32","shape":[4,3],"data_offsets":[0,48])", w + "tail"),
        {"the tensors end at byte 48 but the data has 52 bytes"}},
       {"a tensor named twice",
-       image(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
-             R"("0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[48,96]}})",
-             w + w),
+       file_bytes(R"({"0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[0,48]},)"
+                  R"("0.weight":{"dtype":"F32","shape":[4,3],"data_offsets":[48,96]}})",
+                  w + w),
        {"tensor '0.weight' appears twice in the header"}},
   };
   for (auto const& c : cases) {

@@ -9,20 +9,29 @@
 #include <sstream>
 
 namespace {
-/// y = sin(2 x0) * x1 on [-1, 1]^2: n samples on a grid.
+/// y = sin(2 x0) * x1 on [-1, 1]^2: sample i of a side x side grid.
+struct WaveSample {
+  int side;
+  KOKKOS_FUNCTION void operator()(std::size_t sample, double* x, double* y) const {
+    int const i = int(sample);
+    double const a = -1.0 + 2.0 * (i % side) / (side - 1);
+    double const b = -1.0 + 2.0 * (i / side) / (side - 1);
+    x[0] = a;
+    x[1] = b;
+    y[0] = Kokkos::sin(2 * a) * b;
+  }
+};
+
+/// The same samples, all of them, in Views.
 template <class Space>
 ktnn::data::RegressionDataset<double, 2, typename Space::memory_space> wave(int side) {
   using Mem = typename Space::memory_space;
   int const n = side * side;
   Kokkos::View<double**, Kokkos::LayoutRight, Mem> x("x", n, 2), y("y", n, 1);
+  WaveSample const sample{side};
   Kokkos::parallel_for(
-      Kokkos::RangePolicy<Space>(0, n), KOKKOS_LAMBDA(int i) {
-        double const a = -1.0 + 2.0 * (i % side) / (side - 1);
-        double const b = -1.0 + 2.0 * (i / side) / (side - 1);
-        x(i, 0) = a;
-        x(i, 1) = b;
-        y(i, 0) = Kokkos::sin(2 * a) * b;
-      });
+      Kokkos::RangePolicy<Space>(0, n),
+      KOKKOS_LAMBDA(int i) { sample(std::size_t(i), &x(i, 0), &y(i, 0)); });
   return {ktnn::Tensor<double, 2, Kokkos::LayoutRight, Mem>(x), y};
 }
 using WaveNet = ktnn::Sequential<ktnn::Dense<2, 32, ktnn::Tanh>, ktnn::Dense<32, 32, ktnn::Tanh>,
@@ -204,3 +213,100 @@ TEST_CASE_TEMPLATE_DEFINE("a training step allocates nothing and waits for nothi
   CHECK(fences == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(step_no_alloc, ktnn_test::spaces);
+
+namespace {
+/// fit's own policy, counted, and silent: a policy of the caller's.
+struct CountingPolicy {
+  ktnn::LocalTraining local;
+  int guards = 0, steps = 0, combines = 0, epochs_ended = 0;
+
+  template <class F>
+  decltype(auto) guard(char const* operation, F&& f) {
+    ++guards;
+    return local.guard(operation, std::forward<F>(f));
+  }
+  bool writes() const { return false; }
+  template <class Loader>
+  int batch_rows(Loader const& loader) const {
+    return local.batch_rows(loader);
+  }
+  template <class Model, class Loss, class Optimizer, class Loader, class Sums>
+  void step(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader, int b,
+            Sums const& sums) {
+    ++steps;
+    local.step(model, loss, optimizer, loader, b, sums);
+  }
+  ktnn::LossSums combine(ktnn::LossSums const& sums) {
+    ++combines;
+    return sums;
+  }
+  template <class Model>
+  void end_epoch(Model&) {
+    ++epochs_ended;
+  }
+};
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("fit_with runs fit's loop under the caller's policy", Space,
+                          fit_with_policy) {
+  auto data = wave<Space>(8);  // 64 samples: 4 batches of 16
+  using Loader = ktnn::data::DataLoader<decltype(data), Space>;
+  using Model = ktnn::Model<WaveNet, double, Space>;
+  using Optimizer = ktnn::Adam<double, Space>;
+  static_assert(ktnn::TrainingPolicy<ktnn::LocalTraining, Model, ktnn::MSE, Optimizer, Loader>);
+  static_assert(ktnn::TrainingPolicy<CountingPolicy, Model, ktnn::MSE, Optimizer, Loader>);
+  static_assert(!ktnn::TrainingPolicy<int, Model, ktnn::MSE, Optimizer, Loader>);
+  auto train = [&](auto&& run) {
+    Model model(7);
+    Optimizer adam(model, {.lr = 1e-2});
+    Loader loader(data, {.batch_size = 16, .seed = 3});
+    auto const history = run(model, adam, loader);
+    return std::pair(history, ktnn_test::to_vector(model.parameters()));
+  };
+  std::ostringstream log;
+  ktnn::FitOptions options;
+  options.epochs = 3;
+  options.out = &log;  // a policy that does not write prints nothing
+  CountingPolicy policy;
+  auto const [counted, counted_params] = train([&](Model& model, Optimizer& adam, Loader& loader) {
+    return ktnn::fit_with(policy, model, ktnn::MSE{}, adam, loader, options);
+  });
+  CHECK(policy.steps == 3 * 4);
+  CHECK(policy.combines == 3);
+  CHECK(policy.epochs_ended == 3);
+  CHECK(policy.guards == 1 + 3 * 2);  // the checks, then each epoch's two
+  CHECK(log.str().empty());
+  options.out = nullptr;
+  auto const [plain, plain_params] = train([&](Model& model, Optimizer& adam, Loader& loader) {
+    return ktnn::fit(model, ktnn::MSE{}, adam, loader, options);
+  });
+  REQUIRE(counted.size() == 3);
+  REQUIRE(plain.size() == 3);
+  for (int e = 0; e < 3; ++e) CHECK(counted[e].loss == plain[e].loss);
+  CHECK(counted_params == plain_params);  // the same loop: the same bits
+}
+TEST_CASE_TEMPLATE_APPLY(fit_with_policy, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("evaluate_rows: a range of a dataset of Views or of a function", Space,
+                          evaluate_rows) {
+  using Mem = typename Space::memory_space;
+  int const side = 10;  // 100 samples
+  auto const views = wave<Space>(side);
+  auto const function =
+      ktnn::data::make_function_dataset<double, 2, 1, Mem>(views.size(), WaveSample{side});
+  ktnn::Model<WaveNet, double, Space> model(5);
+  auto const whole = ktnn::evaluate(model, ktnn::MSE{}, views, 16);
+  auto const head = ktnn::evaluate_rows(model, ktnn::MSE{}, views, 0, 37, 16);
+  auto const tail = ktnn::evaluate_rows(model, ktnn::MSE{}, views, 37, 100, 16);
+  CHECK(head.count == 37);
+  CHECK(tail.count == 63);
+  CHECK(head.loss + tail.loss == doctest::Approx(whole.loss).epsilon(1e-12));
+  CHECK(head.loss != doctest::Approx(tail.loss).epsilon(1e-3));  // different rows
+  // Rows [37, 100) of the function: the same samples in the same batches.
+  auto const tail_function = ktnn::evaluate_rows(model, ktnn::MSE{}, function, 37, 100, 16);
+  CHECK(tail_function.count == 63);
+  CHECK(tail_function.loss == tail.loss);
+  CHECK_THROWS_WITH_AS(ktnn::evaluate_rows(model, ktnn::MSE{}, views, 0, 10, 0),
+                       doctest::Contains("batch size must be positive"), ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(evaluate_rows, ktnn_test::spaces);

@@ -26,10 +26,12 @@ namespace ktnn {
 namespace detail {
 template <class T>
 inline constexpr bool dependent_false = false;
+}  // namespace detail
 
-/// The per-sample call operators, written once for every way of holding the
-/// weights. Holder (Inference: Views of the model's arenas; StagedInference:
-/// pointers into a team's scratch) gives parameter_data() and state_data().
+/// The per-sample call operators of Inference and StagedInference, written
+/// once for every way of holding the weights. Holder (Inference: Views of the
+/// model's arenas; StagedInference: pointers into a team's scratch) derives
+/// from it and gives parameter_data() and state_data().
 template <class Architecture, class Holder>
 struct InferenceCalls {
   static constexpr int in_features = Architecture::in_features;
@@ -107,6 +109,7 @@ struct InferenceCalls {
   KOKKOS_INLINE_FUNCTION Holder const& holder() const { return static_cast<Holder const&>(*this); }
 };
 
+namespace detail {
 /// Scratch for the weights: parameters then state, T each, in one block, as
 /// Kokkos sizes a scratch View (the values plus room to align the start; the
 /// alignment is at least Kokkos::ScratchMemorySpace's ALIGN, 8 bytes).
@@ -125,7 +128,7 @@ struct TeamScratch {
 /// Inference's (the same code); it is valid inside the team kernel that made
 /// it, for that team only.
 template <class Architecture, class T>
-struct StagedInference : detail::InferenceCalls<Architecture, StagedInference<Architecture, T>> {
+struct StagedInference : InferenceCalls<Architecture, StagedInference<Architecture, T>> {
   using value_type = T;
   T const* parameters = nullptr;  ///< in the team's scratch
   T const* state = nullptr;       ///< in the team's scratch, after the parameters
@@ -133,35 +136,6 @@ struct StagedInference : detail::InferenceCalls<Architecture, StagedInference<Ar
   KOKKOS_INLINE_FUNCTION T const* parameter_data() const { return parameters; }
   KOKKOS_INLINE_FUNCTION T const* state_data() const { return state; }
 };
-
-namespace detail {
-/// Inference::stage's work (a free function: the form nvcc compiles lambdas in).
-template <class Architecture, class T, class TeamMember>
-KOKKOS_INLINE_FUNCTION StagedInference<Architecture, T> stage_weights(
-    [[maybe_unused]] TeamMember const& team, [[maybe_unused]] int level,
-    [[maybe_unused]] T const* parameters, [[maybe_unused]] T const* state) {
-  using Scratch = TeamScratch<Architecture, T>;
-  StagedInference<Architecture, T> out;
-  if constexpr (Scratch::values > 0) {
-    int const count = int(Scratch::values), params = int(Architecture::param_count);
-    // From the scratch space team_scratch(level) returns, at its default level
-    // (on host backends both levels are one block, reached as level 0).
-    T* const block = static_cast<T*>(team.team_scratch(level).get_shmem_aligned(
-        Scratch::values * sizeof(T), std::ptrdiff_t(Scratch::alignment)));
-    if (block == nullptr)
-      Kokkos::abort(
-          "ktnn::Inference::stage: the team's scratch at this level is smaller than "
-          "team_scratch_bytes(); give the TeamPolicy set_scratch_size(level, "
-          "Kokkos::PerTeam(net.team_scratch_bytes() + your own)) at the level passed to stage");
-    Kokkos::parallel_for(Kokkos::TeamVectorRange(team, count),
-                         [=](int i) { block[i] = i < params ? parameters[i] : state[i - params]; });
-    team.team_barrier();
-    out.parameters = block;
-    out.state = block + params;
-  }
-  return out;
-}
-}  // namespace detail
 
 /// The per-sample forward pass of a model (Model::inference()). Copy it into a
 /// kernel by value; it shares the model's parameters and state.
@@ -189,7 +163,7 @@ KOKKOS_INLINE_FUNCTION StagedInference<Architecture, T> stage_weights(
 /// });
 /// ```
 template <class Architecture, class T, class MemorySpace>
-struct Inference : detail::InferenceCalls<Architecture, Inference<Architecture, T, MemorySpace>> {
+struct Inference : InferenceCalls<Architecture, Inference<Architecture, T, MemorySpace>> {
   using value_type = T;
   using memory_space = MemorySpace;
   Kokkos::View<T const*, MemorySpace> parameters;
@@ -232,9 +206,30 @@ struct Inference : detail::InferenceCalls<Architecture, Inference<Architecture, 
   /// at another level than the one given here, leaves stage without its
   /// block: the kernel aborts with a message naming team_scratch_bytes().
   template <class TeamMember>
-  KOKKOS_INLINE_FUNCTION StagedInference<Architecture, T> stage(TeamMember const& team,
-                                                                int level) const {
-    return detail::stage_weights<Architecture, T>(team, level, parameters.data(), state.data());
+  KOKKOS_INLINE_FUNCTION StagedInference<Architecture, T> stage(
+      [[maybe_unused]] TeamMember const& team, [[maybe_unused]] int level) const {
+    using Scratch = detail::TeamScratch<Architecture, T>;
+    StagedInference<Architecture, T> out;
+    if constexpr (Scratch::values > 0) {
+      int const count = int(Scratch::values), params = int(Architecture::param_count);
+      T const* const p = parameters.data();
+      T const* const s = state.data();
+      // From the scratch space team_scratch(level) returns, at its default level
+      // (on host backends both levels are one block, reached as level 0).
+      T* const block = static_cast<T*>(team.team_scratch(level).get_shmem_aligned(
+          Scratch::values * sizeof(T), std::ptrdiff_t(Scratch::alignment)));
+      if (block == nullptr)
+        Kokkos::abort(
+            "ktnn::Inference::stage: the team's scratch at this level is smaller than "
+            "team_scratch_bytes(); give the TeamPolicy set_scratch_size(level, "
+            "Kokkos::PerTeam(net.team_scratch_bytes() + your own)) at the level passed to stage");
+      Kokkos::parallel_for(Kokkos::TeamVectorRange(team, count),
+                           [=](int i) { block[i] = i < params ? p[i] : s[i - params]; });
+      team.team_barrier();
+      out.parameters = block;
+      out.state = block + params;
+    }
+    return out;
   }
 };
 

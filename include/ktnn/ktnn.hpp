@@ -15,7 +15,7 @@
 #include <ktnn/derivatives.hpp>
 #include <ktnn/inference.hpp>
 #include <ktnn/io/checkpoint.hpp>
-#include <ktnn/io/load_image.hpp>
+#include <ktnn/io/load_tensors.hpp>
 #include <ktnn/io/model_file.hpp>
 #include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/activation.hpp>
@@ -48,6 +48,7 @@
 #include <ktnn/optim/state.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>
+#include <ktnn/train/policy.hpp>
 #include <ktnn/train/progress.hpp>
 #include <ktnn/train/standardize.hpp>
 #include <ktnn/train/step.hpp>

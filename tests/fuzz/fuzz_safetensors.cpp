@@ -1,11 +1,11 @@
 // libFuzzer target for the safetensors reader and ktnn::load's checks: the
-// bytes are a file image, parsed by io::parse and, when that accepts it,
-// loaded by io::load_image (what ktnn::load runs between reading the file and
+// bytes are a file's, parsed by io::parse and, when that accepts them,
+// loaded by io::load_tensors (what ktnn::load runs between reading the file and
 // copying to the model) into the arenas of the float model of fuzz_model.hpp.
 // Besides "no crash, no out-of-bounds access, no undefined behaviour, no
 // leak" (ASan, UBSan), it checks the contracts:
 //   - every rejection is a ktnn::Error naming the operation and the file;
-//   - an accepted image's tensors tile its data exactly, each as many bytes
+//   - an accepted file's tensors tile its data exactly, each as many bytes
 //     as its shape and dtype need, under names that are unique;
 //   - a load that succeeds wrote every value as the file's element converted
 //     to float; strict and check_finite only ever refuse more, and what they
@@ -16,7 +16,7 @@
 
 #include "fuzz_model.hpp"
 
-#include <ktnn/io/load_image.hpp>
+#include <ktnn/io/load_tensors.hpp>
 #include <ktnn/io/safetensors.hpp>
 
 #include <array>
@@ -78,14 +78,14 @@ std::vector<std::uint32_t> bits(Arenas const& a) {
   return out;
 }
 
-/// load_image into fresh arenas, or nothing when it refuses the image.
+/// load_tensors into fresh arenas, or nothing when it refuses the file.
 std::optional<Arenas> load(io::Parsed const& p, ktnn::LoadOptions const& options) {
   float const sentinel = std::bit_cast<float>(0x7fa5a5a5u);
   Arenas a = {std::vector<float>(ktnn_fuzz::param_count, sentinel),
               std::vector<float>(ktnn_fuzz::state_count, sentinel)};
   try {
-    io::load_image(p, ktnn_fuzz::model_name, *indices[0], a[0].data(), *indices[1], a[1].data(),
-                   options);
+    io::load_tensors(p, ktnn_fuzz::model_name, *indices[0], a[0].data(), *indices[1], a[1].data(),
+                     options);
   } catch (ktnn::Error const& e) {
     check_message(e, "ktnn::load");
     return std::nullopt;
@@ -125,10 +125,10 @@ void check_written(Arenas const& a, io::DType dtype) {
       tensors.push_back({info.name, count ? io::DType::I64 : dtype, info.shape,
                          std::span<float const>(a[k].data() + info.offset, info.size())});
     }
-  auto const image = io::serialize(tensors, {{"format", "pt"}});
+  auto const bytes = io::serialize(tensors, {{"format", "pt"}});
   io::Parsed parsed;
   try {
-    parsed = io::parse(file, image.data(), image.size());
+    parsed = io::parse(file, bytes.data(), bytes.size());
   } catch (ktnn::Error const& e) {
     broken(std::string("its own file does not parse: ") + e.what());
   }

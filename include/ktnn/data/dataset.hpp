@@ -13,7 +13,6 @@
 /// be partial.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/core/random.hpp>
 #include <ktnn/core/tensor.hpp>
@@ -275,66 +274,50 @@ template <class T, int Features, int TargetWidth, class Functor, class MemorySpa
 inline constexpr bool
     is_data_source<data::FunctionDataset<T, Features, TargetWidth, Functor, MemorySpace>> = true;
 
-// The gathers are free functions, not DataLoader members: CUDA allows an
-// extended lambda in a member function only when that function is public.
-
-/// Rows order(begin + r), r < size, of a View dataset into the batch buffers.
-/// One work item per element, features fastest, so a batch's writes are
-/// coalesced whatever the source layout (its reads are scattered by the
-/// shuffle anyway).
-template <class ExecutionSpace, class T, int Features, class TargetView, class InputLayout,
-          class Order, class InputBatch, class TargetBatch, class KtnnTU = ::ktnn::detail::ThisTU>
-void gather_batch(ExecutionSpace const& exec,
-                  data::Dataset<T, Features, TargetView, InputLayout> const& data,
-                  Order const& order, std::size_t begin, std::size_t size, InputBatch const& dst_x,
-                  TargetBatch const& dst_y) {
-  auto const src_x = data.inputs.view();
-  ops::for_each_element(
-      exec, "ktnn::DataLoader::gather_inputs", size, std::size_t(Features),
-      KOKKOS_LAMBDA(std::size_t r, std::size_t j) { dst_x(r, j) = src_x(order(begin + r), j); });
-  auto const src_y = data.targets;
-  if constexpr (TargetView::rank() == 1) {
-    Kokkos::parallel_for(
-        "ktnn::DataLoader::gather_targets",
-        Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>(exec, 0,
-                                                                             std::int64_t(size)),
-        KOKKOS_LAMBDA(std::int64_t r) { dst_y(r) = int(src_y(order(begin + std::size_t(r)))); });
-  } else {
-    using target = typename TargetBatch::non_const_value_type;
-    ops::for_each_element(
-        exec, "ktnn::DataLoader::gather_targets", size, src_y.extent(1),
-        KOKKOS_LAMBDA(std::size_t r, std::size_t j) {
-          dst_y(r, j) = target(src_y(order(begin + r), j));
-        });
+/// Inputs or target values of rows order(begin + r) of a View dataset into
+/// the batch buffer: one work item per element, features fastest, so a
+/// batch's writes are coalesced whatever the source layout (its reads are
+/// scattered by the shuffle anyway).
+template <class Destination, class Source, class Order>
+struct GatherRows {
+  Destination dst;
+  Source src;
+  Order order;
+  std::size_t begin;
+  KOKKOS_FUNCTION void operator()(std::size_t r, std::size_t j) const {
+    dst(r, j) = typename Destination::non_const_value_type(src(order(begin + r), j));
   }
-}
+};
 
-/// The same rows of a FunctionDataset: one work item per sample, which calls
-/// the user's functor on its rows of the (LayoutRight, so contiguous) buffers.
-template <class ExecutionSpace, class T, int Features, int TargetWidth, class Functor,
-          class MemorySpace, class Order, class InputBatch, class TargetBatch,
-          class KtnnTU = ::ktnn::detail::ThisTU>
-void gather_batch(ExecutionSpace const& exec,
-                  data::FunctionDataset<T, Features, TargetWidth, Functor, MemorySpace> const& data,
-                  Order const& order, std::size_t begin, std::size_t size, InputBatch const& dst_x,
-                  TargetBatch const& dst_y) {
-  Functor const f = data.functor();
-  Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>> const policy(
-      exec, 0, std::int64_t(size));
-  if constexpr (TargetWidth == data::class_labels) {
-    Kokkos::parallel_for(
-        "ktnn::DataLoader::gather_samples", policy, KOKKOS_LAMBDA(std::int64_t r) {
-          std::size_t const row = std::size_t(r);
-          f(order(begin + row), &dst_x(row, 0), dst_y(row));
-        });
-  } else {
-    Kokkos::parallel_for(
-        "ktnn::DataLoader::gather_samples", policy, KOKKOS_LAMBDA(std::int64_t r) {
-          std::size_t const row = std::size_t(r);
-          f(order(begin + row), &dst_x(row, 0), &dst_y(row, 0));
-        });
+/// The class labels of those rows, as int.
+template <class Destination, class Source, class Order>
+struct GatherLabels {
+  Destination dst;
+  Source src;
+  Order order;
+  std::size_t begin;
+  KOKKOS_FUNCTION void operator()(std::int64_t r) const {
+    dst(r) = int(src(order(begin + std::size_t(r))));
   }
-}
+};
+
+/// Rows order(begin + r) of a FunctionDataset: one work item per sample,
+/// which calls the user's functor on its rows of the (LayoutRight, so contiguous) buffers.
+template <class Functor, class Order, class InputBatch, class TargetBatch>
+struct GatherSamples {
+  Functor f;
+  Order order;
+  std::size_t begin;
+  InputBatch dst_x;
+  TargetBatch dst_y;
+  KOKKOS_FUNCTION void operator()(std::int64_t r) const {
+    std::size_t const row = std::size_t(r);
+    if constexpr (TargetBatch::rank() == 1)
+      f(order(begin + row), &dst_x(row, 0), dst_y(row));
+    else
+      f(order(begin + row), &dst_x(row, 0), &dst_y(row, 0));
+  }
+};
 
 /// A function dataset's functor seen from sample `begin` on: sample i is the
 /// functor's sample begin + i.
@@ -544,7 +527,7 @@ class DataLoader {
     auto const [first, last] = shard_range(batch_samples(b), part, parts);
     std::size_t const begin = std::size_t(b) * std::size_t(options_.batch_size) + first;
     std::size_t const size = last - first;
-    detail::gather_batch(exec_, *data_, order_, begin, size, inputs_.view(), targets_);
+    gather(begin, size);
     auto const rows = std::make_pair(std::size_t(0), size);
     if constexpr (DatasetType::has_class_labels)
       return {inputs_.samples(0, size), Kokkos::subview(targets_, rows)};
@@ -556,6 +539,41 @@ class DataLoader {
   using order_view = Kokkos::View<std::size_t*, memory_space>;
   using order_host_view = decltype(Kokkos::create_mirror_view(
       Kokkos::view_alloc(Kokkos::WithoutInitializing), std::declval<order_view const&>()));
+
+  /// Rows order(begin + r), r < size, of the dataset into rows [0, size) of
+  /// the batch buffers, one kernel for each.
+  void gather(std::size_t begin, std::size_t size) {
+    using Rows = Kokkos::RangePolicy<ExecutionSpace, Kokkos::IndexType<std::int64_t>>;
+    using inputs = typename input_batch::view_type;
+    using targets = batch_target_view;
+    if constexpr (requires { typename DatasetType::functor_type; }) {
+      using Functor = typename DatasetType::functor_type;
+      Kokkos::parallel_for(
+          "ktnn::DataLoader::gather_samples", Rows(exec_, 0, std::int64_t(size)),
+          detail::GatherSamples<Functor, order_view, inputs, targets>{.f = data_->functor(),
+                                                                      .order = order_,
+                                                                      .begin = begin,
+                                                                      .dst_x = inputs_.view(),
+                                                                      .dst_y = targets_});
+    } else {
+      using source = typename DatasetType::input_tensor::view_type;
+      using labels = typename DatasetType::target_view;
+      ops::for_each_element(
+          exec_, "ktnn::DataLoader::gather_inputs", size, std::size_t(features),
+          detail::GatherRows<inputs, source, order_view>{
+              .dst = inputs_.view(), .src = data_->inputs.view(), .order = order_, .begin = begin});
+      if constexpr (DatasetType::has_class_labels)
+        Kokkos::parallel_for(
+            "ktnn::DataLoader::gather_targets", Rows(exec_, 0, std::int64_t(size)),
+            detail::GatherLabels<targets, labels, order_view>{
+                .dst = targets_, .src = data_->targets, .order = order_, .begin = begin});
+      else
+        ops::for_each_element(
+            exec_, "ktnn::DataLoader::gather_targets", size, data_->targets.extent(1),
+            detail::GatherRows<targets, labels, order_view>{
+                .dst = targets_, .src = data_->targets, .order = order_, .begin = begin});
+    }
+  }
 
   /// Batch buffers of min(batch size, dataset size) rows: a batch size far
   /// beyond the data (one partial batch) costs no more memory than the data.

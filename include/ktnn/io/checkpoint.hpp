@@ -187,6 +187,174 @@ void save_checkpoint(std::string const& path, Model const& model, Optimizer cons
   io::write_file(path, bytes);
 }
 
+namespace io::detail {
+/// Entry `key` of a checkpoint's __metadata__, which must be there.
+inline std::string const& checkpoint_entry(char const* op, std::string const& path,
+                                           std::map<std::string, std::string> const& metadata,
+                                           std::string const& key) {
+  auto const it = metadata.find(key);
+  if (it == metadata.end()) ktnn::detail::fail(op, path, ": __metadata__ has no '", key, "'");
+  return it->second;
+}
+
+/// What the file is, before what it holds: a ktnn checkpoint of the format
+/// this ktnn reads, of Model's architecture and scalar type, of the
+/// optimizer's type, with extras of the types given.
+template <class Model, class Optimizer, class... Extras>
+void check_checkpoint_kind(char const* op, std::string const& path,
+                           std::map<std::string, std::string> const& metadata,
+                           Optimizer const& optimizer, Extras const&... extras) {
+  using ktnn::detail::fail;
+  auto const entry = [&](std::string const& key) -> std::string const& {
+    return checkpoint_entry(op, path, metadata, key);
+  };
+  if (!metadata.count("ktnn.checkpoint"))
+    fail(op, path,
+         ": not a ktnn checkpoint (__metadata__ has no 'ktnn.checkpoint'); a model file "
+         "(ktnn::save, PyTorch) is read by ktnn::load");
+  if (entry("ktnn.checkpoint") != checkpoint_format)
+    fail(op, path, ": checkpoint format '", entry("ktnn.checkpoint"), "', this ktnn (",
+         ktnn::version, ") reads '", checkpoint_format, "'");
+  auto const ours = model_metadata<Model>();
+  if (entry("ktnn.architecture") != ours.at("ktnn.architecture"))
+    fail(op, path, ": the checkpoint is of architecture ", entry("ktnn.architecture"),
+         ", the model is ", ours.at("ktnn.architecture"));
+  if (entry("ktnn.scalar") != ours.at("ktnn.scalar"))
+    fail(op, path, ": the checkpoint's scalar type is ", entry("ktnn.scalar"), ", the model's is ",
+         ours.at("ktnn.scalar"));
+  if (entry("ktnn.optimizer") != optimizer.state_type())
+    fail(op, path, ": the checkpoint's optimizer is ", entry("ktnn.optimizer"), ", this one is ",
+         optimizer.state_type());
+  std::string const extras_written = entry("ktnn.extras");
+  if (extras_written != ktnn::detail::counter_text(sizeof...(Extras)))
+    fail(op, path, ": the checkpoint holds ", extras_written,
+         " extra objects (schedules saved after the progress), ", sizeof...(Extras), " given");
+  std::size_t i = 0;
+  [[maybe_unused]] auto check_type = [&](auto const& extra) {
+    std::string const key = "ktnn.extra." + std::to_string(i++);
+    if (entry(key) != extra.state_type())
+      fail(op, path, ": extra object ", i - 1, " of the checkpoint is ", entry(key),
+           ", the one given is ", extra.state_type());
+  };
+  (check_type(extras), ...);
+}
+
+/// The progress a checkpoint records (its counters read through `in`) and
+/// the caller's own metadata.
+inline TrainingProgress read_progress(char const* op, std::string const& path,
+                                      ktnn::detail::CounterReader& in,
+                                      std::map<std::string, std::string> const& metadata) {
+  TrainingProgress progress;
+  progress.epochs = in.get<int>("ktnn.epochs");
+  if (progress.epochs < 0) ktnn::detail::fail(op, path, ": ktnn.epochs is ", progress.epochs);
+  progress.loader_seed = in.get<std::uint64_t>("ktnn.loader.seed");
+  progress.batch_size = in.get<int>("ktnn.loader.batch_size");
+  progress.shuffle = in.get<bool>("ktnn.loader.shuffle");
+  progress.drop_last = in.get<bool>("ktnn.loader.drop_last");
+  progress.samples = in.get<std::uint64_t>("ktnn.loader.samples");
+  for (auto const& [key, value] : metadata)
+    if (!is_reserved_key(key)) progress.metadata[key] = value;
+  return progress;
+}
+
+/// Host copies of what a checkpoint holds for a model and its optimizer:
+/// copies of their own even where the model's memory is the host's
+/// (create_mirror_view would return the model's arenas themselves there).
+template <class T>
+struct CheckpointArenas {
+  using HostArena = Kokkos::View<T*, Kokkos::HostSpace>;
+  HostArena params, state;
+  std::vector<HostArena> buffers;  ///< in the order of the optimizer's state_tensors()
+};
+
+/// Reads a checkpoint's tensors into host arrays, each checked (there, of
+/// the dtype and shape this model's checkpoint holds), and remembers which it
+/// read, so that a tensor left over is an error too.
+template <class T>
+class CheckpointTensors {
+ public:
+  CheckpointTensors(char const* op, std::string const& path, Parsed const& parsed,
+                    std::string const& optimizer)
+      : op_(op), path_(path), parsed_(parsed), optimizer_(optimizer) {}
+
+  void read(std::string const& name, std::vector<std::size_t> const& shape, DType dtype, T* host) {
+    using ktnn::detail::fail;
+    auto const* t = parsed_.find(name);
+    if (t == nullptr)
+      fail(op_, path_, ": tensor '", name, "' (shape ", shape_string(shape),
+           ") is not in the checkpoint, which has ", parsed_.tensors.size(), " tensors (optimizer ",
+           optimizer_, ")");
+    if (t->dtype != dtype)
+      fail(op_, path_, ": tensor '", name, "' is ", dtype_name(t->dtype),
+           ", a checkpoint of this model holds ", dtype_name(dtype));
+    if (t->shape != shape)
+      fail(op_, path_, ": tensor '", name, "' has shape ", shape_string(t->shape),
+           " in the checkpoint, expected ", shape_string(shape));
+    auto const* bytes = parsed_.data.data() + t->begin;
+    for (std::size_t k = 0; k < t->elements(); ++k) host[k] = T(element(dtype, bytes, k));
+    used_.insert(name);
+  }
+
+  /// Throws unless every tensor of the file was read.
+  void check_all_read(std::string const& architecture) const {
+    for (auto const& t : parsed_.tensors)
+      if (!used_.count(t.name))
+        ktnn::detail::fail(op_, path_, ": the checkpoint's tensor '", t.name,
+                           "' is neither the model's (", architecture, ") nor the optimizer's (",
+                           optimizer_,
+                           t.name.rfind("ktnn.optimizer.", 0) == 0
+                               ? "; was one of them made with other options, e.g. momentum?)"
+                               : ")");
+  }
+
+ private:
+  char const* op_;
+  std::string const& path_;
+  Parsed const& parsed_;
+  std::string optimizer_;
+  std::set<std::string> used_;
+};
+
+/// The model's tensors and the optimizer's `buffers` from a checkpoint,
+/// every tensor of it read and checked.
+template <class Model, class Buffers>
+CheckpointArenas<typename Model::value_type> read_checkpoint_tensors(
+    char const* op, std::string const& path, Parsed const& parsed, Model const& model,
+    std::string const& optimizer, Buffers const& buffers) {
+  using T = typename Model::value_type;
+  using HostArena = typename CheckpointArenas<T>::HostArena;
+  CheckpointTensors<T> tensors(op, path, parsed, optimizer);
+  CheckpointArenas<T> out{
+      .params = HostArena(
+          Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::parameters"),
+          model.parameters().extent(0)),
+      .state =
+          HostArena(Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::state"),
+                    model.state().extent(0)),
+      .buffers = {}};
+  for (auto const& info : model.parameter_index())
+    tensors.read(info.name, info.shape, dtype_of<T>(), out.params.data() + info.offset);
+  for (auto const& info : model.state_index())
+    tensors.read(info.name, info.shape, is_count(info.name) ? DType::I64 : dtype_of<T>(),
+                 out.state.data() + info.offset);
+  for (auto const& buffer : buffers) {
+    auto const& host = out.buffers.emplace_back(
+        Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::buffer"),
+        buffer.values.extent(0));
+    if (host.extent(0) == model.parameters().extent(0)) {
+      for (auto const& info : model.parameter_index())
+        tensors.read(optimizer_tensor_name(buffer.name, &info), info.shape, dtype_of<T>(),
+                     host.data() + info.offset);
+    } else {
+      tensors.read(optimizer_tensor_name(buffer.name, nullptr), {host.extent(0)}, dtype_of<T>(),
+                   host.data());
+    }
+  }
+  tensors.check_all_read(Model::architecture::name());
+  return out;
+}
+}  // namespace io::detail
+
 /// Reads the checkpoint `path` into `model`, `optimizer` and `extras` (the
 /// objects given to save_checkpoint, freshly made or not) and returns its
 /// progress. Throws ktnn::Error naming the file and the problem when the
@@ -203,63 +371,14 @@ TrainingProgress load_checkpoint(std::string const& path, Model& model, Optimize
   static_assert((HasCounters<Extras> && ...),
                 "ktnn::load_checkpoint: an extra object has no state_type, export_counters and "
                 "import_counters (optim/state.hpp)");
-  using T = typename Model::value_type;
   char const* const op = "ktnn::load_checkpoint";
   auto const file = io::read_file(path);
-  auto const& parsed = file.parsed;
-  auto const& metadata = parsed.metadata;
-
-  // What the file is, before what it holds.
-  auto const entry = [&](std::string const& key) -> std::string const& {
-    auto const it = metadata.find(key);
-    if (it == metadata.end()) detail::fail(op, path, ": __metadata__ has no '", key, "'");
-    return it->second;
-  };
-  if (!metadata.count("ktnn.checkpoint"))
-    detail::fail(op, path,
-                 ": not a ktnn checkpoint (__metadata__ has no 'ktnn.checkpoint'); a model file "
-                 "(ktnn::save, PyTorch) is read by ktnn::load");
-  if (entry("ktnn.checkpoint") != io::detail::checkpoint_format)
-    detail::fail(op, path, ": checkpoint format '", entry("ktnn.checkpoint"), "', this ktnn (",
-                 ktnn::version, ") reads '", io::detail::checkpoint_format, "'");
-  auto const ours = io::detail::model_metadata<Model>();
-  if (entry("ktnn.architecture") != ours.at("ktnn.architecture"))
-    detail::fail(op, path, ": the checkpoint is of architecture ", entry("ktnn.architecture"),
-                 ", the model is ", ours.at("ktnn.architecture"));
-  if (entry("ktnn.scalar") != ours.at("ktnn.scalar"))
-    detail::fail(op, path, ": the checkpoint's scalar type is ", entry("ktnn.scalar"),
-                 ", the model's is ", ours.at("ktnn.scalar"));
-  if (entry("ktnn.optimizer") != optimizer.state_type())
-    detail::fail(op, path, ": the checkpoint's optimizer is ", entry("ktnn.optimizer"),
-                 ", this one is ", optimizer.state_type());
-  std::string const extras_written = entry("ktnn.extras");
-  if (extras_written != detail::counter_text(sizeof...(Extras)))
-    detail::fail(op, path, ": the checkpoint holds ", extras_written,
-                 " extra objects (schedules saved after the progress), ", sizeof...(Extras),
-                 " given");
-  {
-    std::size_t i = 0;
-    [[maybe_unused]] auto check_type = [&](auto const& extra) {
-      std::string const key = "ktnn.extra." + std::to_string(i++);
-      if (entry(key) != extra.state_type())
-        detail::fail(op, path, ": extra object ", i - 1, " of the checkpoint is ", entry(key),
-                     ", the one given is ", extra.state_type());
-    };
-    (check_type(extras), ...);
-  }
+  auto const& metadata = file.parsed.metadata;
+  io::detail::check_checkpoint_kind<Model>(op, path, metadata, optimizer, extras...);
 
   // The scalars, all parsed and checked now.
   detail::CounterReader in(metadata, std::string(op) + ": " + path);
-  TrainingProgress progress;
-  progress.epochs = in.get<int>("ktnn.epochs");
-  if (progress.epochs < 0) detail::fail(op, path, ": ktnn.epochs is ", progress.epochs);
-  progress.loader_seed = in.get<std::uint64_t>("ktnn.loader.seed");
-  progress.batch_size = in.get<int>("ktnn.loader.batch_size");
-  progress.shuffle = in.get<bool>("ktnn.loader.shuffle");
-  progress.drop_last = in.get<bool>("ktnn.loader.drop_last");
-  progress.samples = in.get<std::uint64_t>("ktnn.loader.samples");
-  for (auto const& [key, value] : metadata)
-    if (!io::detail::is_reserved_key(key)) progress.metadata[key] = value;
+  TrainingProgress const progress = io::detail::read_progress(op, path, in, metadata);
   auto const model_seed = in.get<std::uint64_t>("ktnn.model.seed");
   auto const model_steps = in.get<std::uint64_t>("ktnn.model.steps");
   auto const optimizer_counters = in.sub("ktnn.optimizer.");
@@ -277,75 +396,19 @@ TrainingProgress load_checkpoint(std::string const& path, Model& model, Optimize
   }
 
   // The tensors, into host copies.
-  std::set<std::string> used;
-  auto read = [&](std::string const& name, std::vector<std::size_t> const& shape, io::DType dtype,
-                  T* host) {
-    auto const* t = parsed.find(name);
-    if (t == nullptr)
-      detail::fail(op, path, ": tensor '", name, "' (shape ", io::detail::shape_string(shape),
-                   ") is not in the checkpoint, which has ", parsed.tensors.size(),
-                   " tensors (optimizer ", entry("ktnn.optimizer"), ")");
-    if (t->dtype != dtype)
-      detail::fail(op, path, ": tensor '", name, "' is ", io::dtype_name(t->dtype),
-                   ", a checkpoint of this model holds ", io::dtype_name(dtype));
-    if (t->shape != shape)
-      detail::fail(op, path, ": tensor '", name, "' has shape ", io::detail::shape_string(t->shape),
-                   " in the checkpoint, expected ", io::detail::shape_string(shape));
-    auto const* bytes = parsed.data.data() + t->begin;
-    for (std::size_t k = 0; k < t->elements(); ++k)
-      host[k] = T(io::detail::element(dtype, bytes, k));
-    used.insert(name);
-  };
-  // Copies of their own even where the model's memory is the host's
-  // (create_mirror_view would return the model's arenas themselves there).
-  using HostArena = Kokkos::View<T*, Kokkos::HostSpace>;
-  HostArena const params(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::parameters"),
-      model.parameters().extent(0));
-  HostArena const state(
-      Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::state"),
-      model.state().extent(0));
-  for (auto const& info : model.parameter_index())
-    read(info.name, info.shape, io::detail::dtype_of<T>(), params.data() + info.offset);
-  for (auto const& info : model.state_index())
-    read(info.name, info.shape,
-         io::detail::is_count(info.name) ? io::DType::I64 : io::detail::dtype_of<T>(),
-         state.data() + info.offset);
   auto const buffers = optimizer.state_tensors();
-  std::vector<HostArena> hosts;
-  for (auto const& buffer : buffers) {
-    auto const& host = hosts.emplace_back(
-        Kokkos::view_alloc(Kokkos::WithoutInitializing, "ktnn::load_checkpoint::buffer"),
-        buffer.values.extent(0));
-    if (host.extent(0) == model.parameters().extent(0)) {
-      for (auto const& info : model.parameter_index())
-        read(io::detail::optimizer_tensor_name(buffer.name, &info), info.shape,
-             io::detail::dtype_of<T>(), host.data() + info.offset);
-    } else {
-      read(io::detail::optimizer_tensor_name(buffer.name, nullptr), {host.extent(0)},
-           io::detail::dtype_of<T>(), host.data());
-    }
-  }
-  for (auto const& t : parsed.tensors)
-    if (!used.count(t.name))
-      detail::fail(op, path, ": the checkpoint's tensor '", t.name, "' is neither the model's (",
-                   ours.at("ktnn.architecture"), ") nor the optimizer's (", optimizer.state_type(),
-                   t.name.rfind("ktnn.optimizer.", 0) == 0
-                       ? "; was one of them made with other options, e.g. momentum?)"
-                       : ")");
+  auto const hosts = io::detail::read_checkpoint_tensors(op, path, file.parsed, model,
+                                                         metadata.at("ktnn.optimizer"), buffers);
 
   // Everything checked: commit.
-  Kokkos::deep_copy(model.parameters(), params);
-  Kokkos::deep_copy(model.state(), state);
-  for (std::size_t b = 0; b < buffers.size(); ++b) Kokkos::deep_copy(buffers[b].values, hosts[b]);
+  Kokkos::deep_copy(model.parameters(), hosts.params);
+  Kokkos::deep_copy(model.state(), hosts.state);
+  for (std::size_t b = 0; b < buffers.size(); ++b)
+    Kokkos::deep_copy(buffers[b].values, hosts.buffers[b]);
   optimizer.import_counters(optimizer_counters);
-  {
-    std::size_t i = 0;
-    [[maybe_unused]] auto restore = [&](auto& extra) {
-      extra.import_counters(extra_counters[i++]);
-    };
-    (restore(extras), ...);
-  }
+  std::size_t i = 0;
+  [[maybe_unused]] auto restore = [&](auto& extra) { extra.import_counters(extra_counters[i++]); };
+  (restore(extras), ...);
   model.set_seed(model_seed);
   model.set_steps(model_steps);
   return progress;

@@ -12,7 +12,7 @@
 /// Nothing in the model changes unless the whole file is good.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/io/load_image.hpp>
+#include <ktnn/io/load_tensors.hpp>
 #include <ktnn/io/safetensors.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/version.hpp>
@@ -37,7 +37,7 @@ struct SaveOptions {
   std::map<std::string, std::string> metadata = {};
 };
 
-// LoadOptions: io/load_image.hpp.
+// LoadOptions: io/load_tensors.hpp.
 
 namespace io::detail {
 /// PyTorch keeps BatchNorm's batch count as int64: so does the file.
@@ -95,9 +95,9 @@ void save(Model const& model, std::string const& path, SaveOptions const& option
   io::write_file(path, bytes);
 }
 
-/// Loads a safetensors image already parsed in memory (io::parse) into the
+/// Loads a safetensors file already parsed in memory (io::parse) into the
 /// model's parameters and state: the checks and conversions of load(model,
-/// path), which calls it. Throws ktnn::Error naming the image, the tensor and
+/// path), which calls it. Throws ktnn::Error naming the file, the tensor and
 /// the problem, and then leaves the model as it was.
 template <class Model>
 void load(Model& model, io::Parsed const& parsed, LoadOptions const& options = {}) {
@@ -110,8 +110,8 @@ void load(Model& model, io::Parsed const& parsed, LoadOptions const& options = {
       Kokkos::create_mirror(Kokkos::view_alloc(Kokkos::WithoutInitializing), model.state());
   Kokkos::deep_copy(params, model.parameters());
   Kokkos::deep_copy(state, model.state());
-  io::load_image(parsed, Model::architecture::name(), model.parameter_index(), params.data(),
-                 model.state_index(), state.data(), options);
+  io::load_tensors(parsed, Model::architecture::name(), model.parameter_index(), params.data(),
+                   model.state_index(), state.data(), options);
   Kokkos::deep_copy(model.parameters(), params);
   Kokkos::deep_copy(model.state(), state);
 }

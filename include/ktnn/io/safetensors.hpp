@@ -295,8 +295,123 @@ inline std::atomic<WriteStage>& injected_write_fault() {
 }
 }  // namespace detail
 
-/// Parses and validates a safetensors image of `size` bytes at `bytes`;
-/// `file` names it in errors. The result points into `bytes`.
+namespace detail {
+/// The header's JSON, refusing duplicate top-level keys and deep nesting.
+/// Duplicate names: nlohmann keeps the last of two equal keys, so count the
+/// top-level keys as the parser meets them (in a hash set: a header may hold
+/// millions of keys). Nesting is refused as the parser meets it, before the
+/// tree grows (the Error passes through nlohmann, which unwinds cleanly).
+inline nlohmann::json parse_header(char const* op, std::string const& file,
+                                   unsigned char const* begin, unsigned char const* end) {
+  std::unordered_set<std::string> keys;
+  std::string duplicate;
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(
+        begin, end, [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+          using event_t = nlohmann::json::parse_event_t;
+          if (event == event_t::key && depth == 1 && parsed.is_string()) {
+            auto const& key = parsed.get_ref<std::string const&>();
+            if (!keys.insert(key).second && duplicate.empty()) duplicate = key;
+          }
+          if ((event == event_t::object_start || event == event_t::array_start) &&
+              depth >= max_header_depth)
+            fail(op, file, ": the header nests deeper than ", max_header_depth,
+                 " levels (a safetensors header nests 3)");
+          return true;
+        });
+  } catch (nlohmann::json::exception const& e) {
+    fail(op, file, ": the header is not valid JSON: ", clipped(e.what()));
+  }
+  if (duplicate == "__metadata__") fail(op, file, ": __metadata__ appears twice in the header");
+  if (!duplicate.empty()) fail(op, file, ": tensor '", duplicate, "' appears twice in the header");
+  if (!header.is_object())
+    fail(op, file, ": the header is ", header.type_name(), ", not an object");
+  return header;
+}
+
+/// The __metadata__ entry: strings only.
+inline std::map<std::string, std::string> parse_metadata(char const* op, std::string const& file,
+                                                         nlohmann::json const& entry) {
+  if (!entry.is_object())
+    fail(op, file, ": __metadata__ is ", entry.type_name(), ", not an object");
+  std::map<std::string, std::string> metadata;
+  for (auto const& [key, value] : entry.items()) {
+    if (!value.is_string())
+      fail(op, file, ": __metadata__ '", key, "' is ", value.type_name(), ", not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
+/// The header's entry of tensor `name`: its dtype, shape and offsets, which
+/// must lie in the `data_size` bytes of data and hold exactly the bytes the
+/// dtype and shape need.
+inline TensorEntry parse_tensor(char const* op, std::string const& file, std::string const& name,
+                                nlohmann::json const& entry, std::size_t data_size) {
+  if (!entry.is_object())
+    fail(op, file, ": tensor '", name, "' is ", entry.type_name(), ", not an object");
+  for (char const* field : {"dtype", "shape", "data_offsets"})
+    if (!entry.contains(field)) fail(op, file, ": tensor '", name, "' has no ", field);
+  auto const& dtype = entry["dtype"];
+  if (!dtype.is_string())
+    fail(op, file, ": tensor '", name, "': dtype is ", describe(dtype), ", not a string");
+  TensorEntry t;
+  t.name = name;
+  t.dtype = parse_dtype(file, name, dtype.get<std::string>());
+  auto const& shape = entry["shape"];
+  if (!shape.is_array())
+    fail(op, file, ": tensor '", name, "': shape is ", describe(shape), ", not an array");
+  std::size_t elements = 1;
+  bool overflow = false;
+  for (auto const& e : shape) {
+    std::size_t const extent = as_size(e, file, name, "shape");
+    t.shape.push_back(extent);
+    overflow |= __builtin_mul_overflow(elements, extent, &elements);
+  }
+  auto const& offsets = entry["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2)
+    fail(op, file, ": tensor '", name, "': data_offsets is ", describe(offsets),
+         ", expected [begin, end]");
+  t.begin = as_size(offsets[0], file, name, "data_offsets");
+  t.end = as_size(offsets[1], file, name, "data_offsets");
+  if (t.begin > t.end)
+    fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
+         "] are reversed (begin after end)");
+  if (t.end > data_size)
+    fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
+         "] lie outside the ", data_size, " bytes of data");
+  std::size_t bytes_needed = 0;
+  overflow |= __builtin_mul_overflow(elements, dtype_size(t.dtype), &bytes_needed);
+  if (overflow || bytes_needed != t.end - t.begin)
+    fail(op, file, ": tensor '", name, "': ", dtype_name(t.dtype), " of shape ", describe(shape),
+         " needs ", overflow ? std::string("more than 2^64") : std::to_string(bytes_needed),
+         " bytes, but data_offsets give ", t.end - t.begin);
+  return t;
+}
+
+/// Sorts the tensors by offset and checks that they tile the data: no gap,
+/// no overlap, nothing after.
+inline void check_tiling(char const* op, Parsed& out) {
+  std::sort(out.tensors.begin(), out.tensors.end(), [](auto const& a, auto const& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::size_t expected = 0;
+  for (auto const& t : out.tensors) {
+    if (t.begin != expected)
+      fail(op, out.file, ": tensor '", t.name, "' starts at byte ", t.begin,
+           " of the data, expected ", expected,
+           t.begin < expected ? " (it overlaps the tensor before it)" : " (a gap before it)");
+    expected = t.end;
+  }
+  if (expected != out.data.size())
+    fail(op, out.file, ": the tensors end at byte ", expected, " but the data has ",
+         out.data.size(), " bytes");
+}
+}  // namespace detail
+
+/// Parses and validates the bytes of a safetensors file, `size` of them at
+/// `bytes`; `file` names it in errors. The result points into `bytes`.
 inline Parsed parse(std::string const& file, unsigned char const* bytes, std::size_t size) {
   using detail::fail;
   char const* const op = "ktnn::io::safetensors";
@@ -312,107 +427,17 @@ inline Parsed parse(std::string const& file, unsigned char const* bytes, std::si
          " follow it");
   auto const* const json_begin = bytes + 8;
   auto const* const json_end = json_begin + n;
-
-  // Duplicate names: nlohmann keeps the last of two equal keys, so count the
-  // top-level keys as the parser meets them (in a hash set: a header may hold
-  // millions of keys). Nesting is refused as the parser meets it, before the
-  // tree grows (the Error passes through nlohmann, which unwinds cleanly).
-  std::unordered_set<std::string> keys;
-  std::string duplicate;
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(
-        json_begin, json_end,
-        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-          using event_t = nlohmann::json::parse_event_t;
-          if (event == event_t::key && depth == 1 && parsed.is_string()) {
-            auto const& key = parsed.get_ref<std::string const&>();
-            if (!keys.insert(key).second && duplicate.empty()) duplicate = key;
-          }
-          if ((event == event_t::object_start || event == event_t::array_start) &&
-              depth >= max_header_depth)
-            fail(op, file, ": the header nests deeper than ", max_header_depth,
-                 " levels (a safetensors header nests 3)");
-          return true;
-        });
-  } catch (nlohmann::json::exception const& e) {
-    fail(op, file, ": the header is not valid JSON: ", detail::clipped(e.what()));
-  }
-  if (duplicate == "__metadata__") fail(op, file, ": __metadata__ appears twice in the header");
-  if (!duplicate.empty()) fail(op, file, ": tensor '", duplicate, "' appears twice in the header");
-  if (!header.is_object())
-    fail(op, file, ": the header is ", header.type_name(), ", not an object");
-
+  nlohmann::json const header = detail::parse_header(op, file, json_begin, json_end);
   Parsed out;
   out.file = file;
   out.data = std::span<unsigned char const>(json_end, size - 8 - n);
   for (auto const& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object())
-        fail(op, file, ": __metadata__ is ", entry.type_name(), ", not an object");
-      for (auto const& [key, value] : entry.items()) {
-        if (!value.is_string())
-          fail(op, file, ": __metadata__ '", key, "' is ", value.type_name(), ", not a string");
-        out.metadata[key] = value.get<std::string>();
-      }
-      continue;
-    }
-    if (!entry.is_object())
-      fail(op, file, ": tensor '", name, "' is ", entry.type_name(), ", not an object");
-    for (char const* field : {"dtype", "shape", "data_offsets"})
-      if (!entry.contains(field)) fail(op, file, ": tensor '", name, "' has no ", field);
-    auto const& dtype = entry["dtype"];
-    if (!dtype.is_string())
-      fail(op, file, ": tensor '", name, "': dtype is ", detail::describe(dtype), ", not a string");
-    TensorEntry t;
-    t.name = name;
-    t.dtype = detail::parse_dtype(file, name, dtype.get<std::string>());
-    auto const& shape = entry["shape"];
-    if (!shape.is_array())
-      fail(op, file, ": tensor '", name, "': shape is ", detail::describe(shape), ", not an array");
-    std::size_t elements = 1;
-    bool overflow = false;
-    for (auto const& e : shape) {
-      std::size_t const extent = detail::as_size(e, file, name, "shape");
-      t.shape.push_back(extent);
-      overflow |= __builtin_mul_overflow(elements, extent, &elements);
-    }
-    auto const& offsets = entry["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2)
-      fail(op, file, ": tensor '", name, "': data_offsets is ", detail::describe(offsets),
-           ", expected [begin, end]");
-    t.begin = detail::as_size(offsets[0], file, name, "data_offsets");
-    t.end = detail::as_size(offsets[1], file, name, "data_offsets");
-    if (t.begin > t.end)
-      fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
-           "] are reversed (begin after end)");
-    if (t.end > out.data.size())
-      fail(op, file, ": tensor '", name, "': data_offsets [", t.begin, ", ", t.end,
-           "] lie outside the ", out.data.size(), " bytes of data");
-    std::size_t bytes_needed = 0;
-    overflow |= __builtin_mul_overflow(elements, dtype_size(t.dtype), &bytes_needed);
-    if (overflow || bytes_needed != t.end - t.begin)
-      fail(op, file, ": tensor '", name, "': ", dtype_name(t.dtype), " of shape ",
-           detail::describe(shape), " needs ",
-           overflow ? std::string("more than 2^64") : std::to_string(bytes_needed),
-           " bytes, but data_offsets give ", t.end - t.begin);
-    out.tensors.push_back(std::move(t));
+    if (name == "__metadata__")
+      out.metadata = detail::parse_metadata(op, file, entry);
+    else
+      out.tensors.push_back(detail::parse_tensor(op, file, name, entry, out.data.size()));
   }
-  // The tensors tile the data: sorted by offset, no gap, no overlap, nothing after.
-  std::sort(out.tensors.begin(), out.tensors.end(), [](auto const& a, auto const& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  std::size_t expected = 0;
-  for (auto const& t : out.tensors) {
-    if (t.begin != expected)
-      fail(op, file, ": tensor '", t.name, "' starts at byte ", t.begin, " of the data, expected ",
-           expected,
-           t.begin < expected ? " (it overlaps the tensor before it)" : " (a gap before it)");
-    expected = t.end;
-  }
-  if (expected != out.data.size())
-    fail(op, file, ": the tensors end at byte ", expected, " but the data has ", out.data.size(),
-         " bytes");
+  detail::check_tiling(op, out);
   return out;
 }
 
@@ -464,7 +489,8 @@ struct OutTensor {
   std::variant<std::span<float const>, std::span<double const>> values;
 };
 
-/// The file image of `tensors` (in this order) and `metadata`.
+/// The bytes of a safetensors file of `tensors` (in this order) and
+/// `metadata`.
 inline std::vector<unsigned char> serialize(std::vector<OutTensor> const& tensors,
                                             std::map<std::string, std::string> const& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();

@@ -8,10 +8,10 @@
 /// it found it.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/data/dataset.hpp>
 #include <ktnn/losses/loss.hpp>
+#include <ktnn/train/policy.hpp>
 #include <ktnn/train/progress.hpp>
 #include <ktnn/train/step.hpp>
 
@@ -111,31 +111,60 @@ inline void append_csv(std::string const& path, EpochMetrics const& m) {
       << ',' << m.samples_per_second << ',' << m.samples << '\n';
   if (!csv) fail("ktnn::fit", "cannot write metrics file '", path, "'");
 }
+/// The first row i of `values` (rows x width) with a value that is not
+/// finite, as a Kokkos::Min reduction.
+template <class Values>
+struct FirstNonFiniteRow {
+  Values values;
+  int width;
+  KOKKOS_FUNCTION void operator()(std::int64_t i, std::int64_t& m) const {
+    for (int j = 0; j < width; ++j)
+      if (!Kokkos::isfinite(double(values(i, j)))) {
+        m = i < m ? i : m;
+        break;
+      }
+  }
+};
+
+/// The first sample whose class label is outside [0, classes), as a
+/// Kokkos::Min reduction.
+template <class Labels>
+struct FirstLabelOutside {
+  Labels labels;
+  int classes;
+  KOKKOS_FUNCTION void operator()(std::int64_t i, std::int64_t& m) const {
+    if (!(labels(i) >= 0 && labels(i) < classes)) m = i < m ? i : m;
+  }
+};
+
+/// The first row of `values` (a dataset's inputs or targets) that is not all
+/// finite; `values.extent(0)` when there is none.
+template <class ExecSpace, class Values>
+std::int64_t first_non_finite_row(char const* label, ExecSpace const& exec, Values const& values,
+                                  int width) {
+  std::int64_t const n = std::int64_t(values.extent(0));
+  std::int64_t first = n;
+  Kokkos::parallel_reduce(
+      label, Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+      FirstNonFiniteRow<Values>{.values = values, .width = width},
+      Kokkos::Min<std::int64_t>(first));
+  return first;
+}
+
 /// One device pass over a dataset of Views: the first sample whose inputs are
 /// not all finite (when `inputs`) and the first class label outside
 /// [0, classes) each become a ktnn::Error naming the sample, the feature or
 /// label and the value. Function datasets are checked as they are gathered
 /// (labels by the loss kernel).
-template <class ExecSpace, class Dataset, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class Dataset>
 void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& data, int classes,
                    bool inputs) {
   if constexpr (requires { data.inputs.view(); }) {
     auto const x = data.inputs.view();
     std::int64_t const n = std::int64_t(data.size());
     constexpr int features = Dataset::features;
-    using Policy = Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>;
     if (inputs) {
-      std::int64_t first = n;
-      Kokkos::parallel_reduce(
-          "ktnn::fit::check_inputs", Policy(exec, 0, n),
-          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-            for (int j = 0; j < features; ++j)
-              if (!Kokkos::isfinite(double(x(i, j)))) {
-                m = i < m ? i : m;
-                break;
-              }
-          },
-          Kokkos::Min<std::int64_t>(first));
+      std::int64_t const first = first_non_finite_row("ktnn::fit::check_inputs", exec, x, features);
       if (first < n) {
         auto const row = Kokkos::create_mirror_view_and_copy(
             Kokkos::HostSpace{}, Kokkos::subview(x, first, Kokkos::ALL));
@@ -148,18 +177,8 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
     if constexpr (!Dataset::has_class_labels) {
       if (inputs) {
         auto const y = data.targets;
-        int const width = int(y.extent(1));
-        std::int64_t first = n;
-        Kokkos::parallel_reduce(
-            "ktnn::fit::check_targets", Policy(exec, 0, n),
-            KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-              for (int j = 0; j < width; ++j)
-                if (!Kokkos::isfinite(double(y(i, j)))) {
-                  m = i < m ? i : m;
-                  break;
-                }
-            },
-            Kokkos::Min<std::int64_t>(first));
+        std::int64_t const first =
+            first_non_finite_row("ktnn::fit::check_targets", exec, y, int(y.extent(1)));
         if (first < n)
           fail(operation, "target of sample ", first,
                " is not finite; clean the data, or set FitOptions::check_inputs = false");
@@ -168,10 +187,9 @@ void check_dataset(char const* operation, ExecSpace const& exec, Dataset const& 
       auto const y = data.targets;
       std::int64_t first = n;
       Kokkos::parallel_reduce(
-          "ktnn::fit::check_labels", Policy(exec, 0, n),
-          KOKKOS_LAMBDA(std::int64_t i, std::int64_t& m) {
-            if (!(y(i) >= 0 && y(i) < classes)) m = i < m ? i : m;
-          },
+          "ktnn::fit::check_labels",
+          Kokkos::RangePolicy<ExecSpace, Kokkos::IndexType<std::int64_t>>(exec, 0, n),
+          FirstLabelOutside<typename Dataset::target_view>{.labels = y, .classes = classes},
           Kokkos::Min<std::int64_t>(first));
       if (first < n) {
         typename Dataset::target_view::non_const_value_type label{};
@@ -191,49 +209,13 @@ struct RestoreMode {
   Mode mode;
   ~RestoreMode() { model.set_mode(mode); }
 };
-/// How fit runs: its steps, where errors are agreed on, who prints. fit uses
-/// LocalTraining; ktnn/parallel/mpi.hpp supplies the data-parallel one, so
-/// both run the one loop below. A policy has
-///   guard(operation, f)     runs f; a distributed policy makes every rank
-///                           throw when one did (no rank left waiting)
-///   writes()                whether this process prints and writes the CSV
-///   batch_rows(loader)      the most rows one of its steps takes
-///   step(model, loss, optimizer, loader, b, sums)
-///   combine(sums)           the epoch's loss sums over every process
-///   end_epoch(model)        after the sums, before the callbacks
-struct LocalTraining {
-  template <class F>
-  decltype(auto) guard(char const*, F&& f) {
-    return std::forward<F>(f)();
-  }
-  bool writes() const { return true; }
-  template <class Loader>
-  int batch_rows(Loader const& loader) const {
-    return loader.batch_size();
-  }
-  template <class Model, class Loss, class Optimizer, class Loader>
-  void step(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader, int b,
-            Kokkos::View<LossSums, typename Model::memory_space> const& sums) {
-    auto [x, y] = loader.batch(b);
-    train_step(model, loss, optimizer, x, y, sums);
-  }
-  LossSums combine(LossSums const& sums) const { return sums; }
-  template <class Model>
-  void end_epoch(Model&) {}
-};
 
-/// fit's loop over epochs and batches under a policy (see LocalTraining).
-template <class Policy, class Model, class Loss, class Optimizer, class Loader>
-std::vector<EpochMetrics> fit_with(Policy& run, Model& model, Loss const& loss,
-                                   Optimizer& optimizer, Loader& loader,
-                                   FitOptions const& options) {
-  using memory_space = typename Model::memory_space;
-  using clock = std::chrono::steady_clock;
-  Kokkos::Profiling::ScopedRegion region("ktnn::fit");
-  auto const& exec = model.execution();
-  int const batches = loader.batches();
-  bool const writes = run.writes();
-  run.guard("ktnn::fit", [&] {
+/// fit's checks before training (options, the dataset, the CSV file), then
+/// the model reserved for the policy's largest step.
+template <class Policy, class Model, class Loader>
+void check_fit(Policy& policy, Model& model, Loader const& loader, FitOptions const& options,
+               bool writes) {
+  policy.guard("ktnn::fit", [&] {
     if (options.epochs < 0)
       fail("ktnn::fit", "option epochs is ", options.epochs, ", must be >= 0");
     if (options.first_epoch < 0 || options.first_epoch > options.epochs)
@@ -243,74 +225,63 @@ std::vector<EpochMetrics> fit_with(Policy& run, Model& model, Loss const& loss,
       fail("ktnn::fit", "option report_interval is ", options.report_interval,
            ", must be a finite number of seconds >= 0");
     if (loader.dataset().size() == 0) fail("ktnn::fit", "the dataset has no samples");
-    if (batches == 0)
+    if (loader.batches() == 0)
       fail("ktnn::fit", "an epoch would have no step: batch size ", loader.batch_size(),
            " with drop_last and ", loader.dataset().size(), " samples");
     if (writes && !options.csv_path.empty()) check_writable(options.csv_path);
-    check_dataset("ktnn::fit", exec, loader.dataset(), Model::out_features, options.check_inputs);
-    model.reserve(run.batch_rows(loader));
+    check_dataset("ktnn::fit", model.execution(), loader.dataset(), Model::out_features,
+                  options.check_inputs);
+    model.reserve(policy.batch_rows(loader));
   });
-  RestoreMode<Model> const restore{model, model.mode()};
-  model.set_mode(Mode::train);
-  Kokkos::View<LossSums*, memory_space> slots("ktnn::fit::loss_sums", batches);
-  auto slots_host = Kokkos::create_mirror_view(Kokkos::HostSpace{}, slots);
-  double const interval =
-      options.report_interval > 0 ? options.report_interval : (options.interactive ? 0.25 : 10.0);
-  std::ostream* out = writes ? options.out : nullptr;
-  std::vector<EpochMetrics> history;
+}
 
-  for (int epoch = options.first_epoch; epoch < options.epochs; ++epoch) {
+/// The line fit prints at the end of an epoch (formatted apart, so the
+/// caller's stream keeps its own flags).
+template <class Loss>
+std::string epoch_line(EpochMetrics const& m, int epochs) {
+  std::ostringstream line;
+  if (!std::isfinite(m.loss))
+    line << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
+  line << "epoch " << m.epoch << "/" << epochs << "  loss " << std::fixed << std::setprecision(4)
+       << m.loss;
+  if (reports_accuracy<Loss>) line << "  train acc " << std::setprecision(4) << m.accuracy;
+  line << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
+       << m.samples_per_second << " samples/s\n";
+  return line.str();
+}
+
+/// The epochs of one fit under a policy: the loss slots of an epoch's
+/// batches (one device scalar per batch, read at reports and at the end)
+/// and what each epoch does with them.
+template <class Policy, class Model, class Loss, class Optimizer, class Loader>
+class FitEpochs {
+ public:
+  FitEpochs(Policy& policy, Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader,
+            FitOptions const& options, bool writes)
+      : policy_(policy),
+        model_(model),
+        loss_(loss),
+        optimizer_(optimizer),
+        loader_(loader),
+        options_(options),
+        writes_(writes),
+        out_(writes ? options.out : nullptr),
+        interval_(options.report_interval > 0 ? options.report_interval
+                                              : (options.interactive ? 0.25 : 10.0)),
+        batches_(loader.batches()),
+        slots_("ktnn::fit::loss_sums", batches_),
+        slots_host_(Kokkos::create_mirror_view(Kokkos::HostSpace{}, slots_)) {}
+
+  /// Trains epoch `epoch` (0-based) and returns its metrics.
+  EpochMetrics train(int epoch) {
     std::ostream discard(nullptr);
-    Progress progress(out ? *out : discard, options.interactive, interval);
-    loader.start_epoch(epoch);
-    exec.fence();
-    auto const start = clock::now();
-    for (int b = 0; b < batches; ++b) {
-      run.step(model, loss, optimizer, loader, b,
-               Kokkos::View<LossSums, memory_space>(slots.data() + b));
-      if (out && b + 1 < batches && progress.due()) {
-        // This process's batches so far (a rank's shards, in a distributed
-        // run) against the samples the whole run has trained so far.
-        Kokkos::deep_copy(exec, slots_host, slots);
-        exec.fence();
-        auto const sums = sum_slots(slots_host, b + 1);
-        double const done = double(
-            std::min(std::size_t(b + 1) * std::size_t(loader.batch_size()), loader.samples()));
-        double const elapsed = std::chrono::duration<double>(clock::now() - start).count();
-        progress.report("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
-                        done, double(loader.samples()), elapsed, sums.mean_loss(),
-                        reports_accuracy<Loss> ? sums.accuracy() : -1.0);
-      }
-    }
-    Kokkos::deep_copy(exec, slots_host, slots);
-    exec.fence();
-    auto const seconds = std::chrono::duration<double>(clock::now() - start).count();
-    run.guard("ktnn::fit", [&] {
-      for (int b = 0; b < batches; ++b)
-        check_labels_seen("ktnn::fit", slots_host(b),
-                          "epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b),
-                          Model::out_features);
-      if constexpr (requires { optimizer.non_finite_step(); }) {
-        if (auto const step = optimizer.non_finite_step(); step >= 0) {
-          if (options.on_non_finite == FitOptions::NonFinite::error)
-            fail("ktnn::fit", "epoch ", epoch + 1,
-                 ": gradients that are not finite at "
-                 "optimizer step ",
-                 step,
-                 " (those elements were not updated; the "
-                 "parameters are finite)");
-          if (writes) {
-            std::ostringstream warning;
-            warning << "ktnn::fit: warning: epoch " << epoch + 1
-                    << ": gradients that are not finite at optimizer step " << step
-                    << " (those elements were not updated)\n";
-            (out ? *out : std::cerr) << warning.str() << std::flush;
-          }
-          optimizer.clear_non_finite();
-        }
-      }
+    Progress progress(out_ ? *out_ : discard, options_.interactive, interval_);
+    double const seconds = train_batches(epoch, progress);
+    policy_.guard("ktnn::fit", [&] {
+      check_labels(epoch);
+      check_gradients(epoch);
     });
-    auto const sums = run.combine(sum_slots(slots_host, batches));
+    auto const sums = policy_.combine(sum_slots(slots_host_, batches_));
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.loss = sums.mean_loss();
@@ -318,42 +289,152 @@ std::vector<EpochMetrics> fit_with(Policy& run, Model& model, Loss const& loss,
     m.seconds = seconds;
     m.samples = std::size_t(sums.count);
     m.samples_per_second = seconds > 0 ? sums.count / seconds : 0.0;
-    if (out) {
+    if (out_) {
       progress.clear();
-      // Formatted apart, so the caller's stream keeps its own flags.
-      std::ostringstream line;
-      if (!std::isfinite(m.loss))
-        line << "ktnn::fit: warning: epoch " << m.epoch << " loss is not finite\n";
-      line << "epoch " << m.epoch << "/" << options.epochs << "  loss " << std::fixed
-           << std::setprecision(4) << m.loss;
-      if (reports_accuracy<Loss>) line << "  train acc " << std::setprecision(4) << m.accuracy;
-      line << "  " << std::setprecision(3) << m.seconds << " s  " << std::setprecision(0)
-           << m.samples_per_second << " samples/s\n";
-      *out << line.str() << std::flush;
+      *out_ << epoch_line<Loss>(m, options_.epochs) << std::flush;
     }
-    run.guard("ktnn::fit", [&] {
-      if (writes && !options.csv_path.empty()) append_csv(options.csv_path, m);
+    policy_.guard("ktnn::fit", [&] {
+      if (writes_ && !options_.csv_path.empty()) append_csv(options_.csv_path, m);
     });
-    run.end_epoch(model);
-    history.push_back(m);
-    for (auto const& callback : options.on_epoch_end) callback(m);
+    policy_.end_epoch(model_);
+    return m;
+  }
+
+ private:
+  using memory_space = typename Model::memory_space;
+  using clock = std::chrono::steady_clock;
+
+  /// The epoch's steps, with progress reports; returns the seconds they
+  /// took, the slots copied to the host.
+  double train_batches(int epoch, Progress& progress) {
+    auto const& exec = model_.execution();
+    loader_.start_epoch(epoch);
+    exec.fence();
+    auto const start = clock::now();
+    for (int b = 0; b < batches_; ++b) {
+      policy_.step(model_, loss_, optimizer_, loader_, b,
+                   Kokkos::View<LossSums, memory_space>(slots_.data() + b));
+      if (out_ && b + 1 < batches_ && progress.due()) report(epoch, b, progress, start);
+    }
+    Kokkos::deep_copy(exec, slots_host_, slots_);
+    exec.fence();
+    return std::chrono::duration<double>(clock::now() - start).count();
+  }
+
+  /// A progress report after batch b: this process's batches so far (a
+  /// rank's shards, in a distributed run) against the samples the whole run
+  /// has trained so far.
+  void report(int epoch, int b, Progress& progress, clock::time_point start) {
+    auto const& exec = model_.execution();
+    Kokkos::deep_copy(exec, slots_host_, slots_);
+    exec.fence();
+    auto const sums = sum_slots(slots_host_, b + 1);
+    double const done =
+        double(std::min(std::size_t(b + 1) * std::size_t(loader_.batch_size()), loader_.samples()));
+    double const elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    progress.report("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs),
+                    done, double(loader_.samples()), elapsed, sums.mean_loss(),
+                    reports_accuracy<Loss> ? sums.accuracy() : -1.0);
+  }
+
+  /// Class labels the loss kernels found out of range, batch by batch.
+  void check_labels(int epoch) const {
+    for (int b = 0; b < batches_; ++b)
+      check_labels_seen("ktnn::fit", slots_host_(b),
+                        "epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b),
+                        Model::out_features);
+  }
+
+  /// A step of the epoch whose gradients were not finite: an error, or a
+  /// warning (FitOptions::on_non_finite).
+  void check_gradients(int epoch) {
+    if constexpr (requires { optimizer_.non_finite_step(); }) {
+      auto const step = optimizer_.non_finite_step();
+      if (step < 0) return;
+      if (options_.on_non_finite == FitOptions::NonFinite::error)
+        fail("ktnn::fit", "epoch ", epoch + 1,
+             ": gradients that are not finite at "
+             "optimizer step ",
+             step,
+             " (those elements were not updated; the "
+             "parameters are finite)");
+      if (writes_) {
+        std::ostringstream warning;
+        warning << "ktnn::fit: warning: epoch " << epoch + 1
+                << ": gradients that are not finite at optimizer step " << step
+                << " (those elements were not updated)\n";
+        (out_ ? *out_ : std::cerr) << warning.str() << std::flush;
+      }
+      optimizer_.clear_non_finite();
+    }
+  }
+
+  Policy& policy_;
+  Model& model_;
+  Loss const& loss_;
+  Optimizer& optimizer_;
+  Loader& loader_;
+  FitOptions const& options_;
+  bool writes_;
+  std::ostream* out_;
+  double interval_;
+  int batches_;
+  using slots_view = Kokkos::View<LossSums*, memory_space>;
+  slots_view slots_;
+  decltype(Kokkos::create_mirror_view(Kokkos::HostSpace{},
+                                      std::declval<slots_view const&>())) slots_host_;
+};
+
+/// fit_with's loop, once the policy is known to be one.
+template <class Policy, class Model, class Loss, class Optimizer, class Loader>
+std::vector<EpochMetrics> run_fit(Policy& policy, Model& model, Loss const& loss,
+                                  Optimizer& optimizer, Loader& loader, FitOptions const& options) {
+  Kokkos::Profiling::ScopedRegion region("ktnn::fit");
+  bool const writes = policy.writes();
+  check_fit(policy, model, loader, options, writes);
+  RestoreMode<Model> const restore{model, model.mode()};
+  model.set_mode(Mode::train);
+  FitEpochs<Policy, Model, Loss, Optimizer, Loader> epochs(policy, model, loss, optimizer, loader,
+                                                           options, writes);
+  std::vector<EpochMetrics> history;
+  for (int epoch = options.first_epoch; epoch < options.epochs; ++epoch) {
+    history.push_back(epochs.train(epoch));
+    for (auto const& callback : options.on_epoch_end) callback(history.back());
   }
   return history;
 }
+}  // namespace detail
+
+/// fit's loop over epochs [options.first_epoch, options.epochs) and the
+/// loader's batches, run under `policy` (train/policy.hpp): fit runs it
+/// under LocalTraining, a data-parallel fit (parallel/mpi.hpp) under
+/// mpi::DataParallelTraining. The rest is fit's: the checks before training,
+/// the loss slots, progress, the per-epoch line, the CSV, the callbacks.
+template <class Policy, class Model, class Loss, class Optimizer, class Loader>
+std::vector<EpochMetrics> fit_with(Policy& policy, Model& model, Loss const& loss,
+                                   Optimizer& optimizer, Loader& loader,
+                                   FitOptions const& options = {}) {
+  if constexpr (check_training_policy<Policy, Model, Loss, Optimizer, Loader>())
+    return detail::run_fit(policy, model, loss, optimizer, loader, options);
+  else
+    return {};
+}
 
 /// The loss sums of `model` over samples [begin, end) of `data`, in batches
-/// of `batch_size`, in evaluation mode (restored after): evaluate's work, and
-/// one rank's share of a distributed evaluate. A dataset of Views is read in
-/// place; a function dataset goes through a loader.
+/// of `batch_size`, in evaluation mode (the model's mode is restored after):
+/// evaluate's work, and one rank's share of a distributed evaluate. A
+/// dataset of Views is read in place; a function dataset goes through a
+/// loader.
 template <class Model, class Loss, class Dataset>
 LossSums evaluate_rows(Model& model, Loss const& loss, Dataset const& data, std::size_t begin,
                        std::size_t end, int batch_size) {
   using memory_space = typename Model::memory_space;
-  if (batch_size <= 0) fail("ktnn::evaluate", "batch size must be positive, got ", batch_size);
+  if (batch_size <= 0)
+    detail::fail("ktnn::evaluate", "batch size must be positive, got ", batch_size);
   std::size_t const n = end - begin;
   int const batches = int((n + std::size_t(batch_size) - 1) / std::size_t(batch_size));
   Kokkos::View<LossSums*, memory_space> slots("ktnn::evaluate::loss_sums", batches);
-  RestoreMode<Model> const restore{model, model.mode()};
+  detail::RestoreMode<Model> const restore{model, model.mode()};
   model.set_mode(Mode::evaluate);
   auto slot = [&](int b) { return Kokkos::View<LossSums, memory_space>(slots.data() + b); };
   if constexpr (requires { data.inputs.samples(0, 0); }) {
@@ -372,7 +453,7 @@ LossSums evaluate_rows(Model& model, Loss const& loss, Dataset const& data, std:
   } else {
     // Samples [begin, end) of a function dataset: its functor called at an
     // offset, batched without shuffling.
-    auto const part = offset_function_dataset(data, begin, n);
+    auto const part = detail::offset_function_dataset(data, begin, n);
     data::DataLoader<std::remove_cvref_t<decltype(part)>, typename Model::execution_space> loader(
         part, {.batch_size = batch_size, .shuffle = false}, model.execution());
     for (int b = 0; b < batches; ++b) {
@@ -382,10 +463,10 @@ LossSums evaluate_rows(Model& model, Loss const& loss, Dataset const& data, std:
   }
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, slots);
   for (int b = 0; b < batches; ++b)
-    check_labels_seen("ktnn::evaluate", host(b), "batch " + std::to_string(b), Model::out_features);
-  return sum_slots(host, batches);
+    detail::check_labels_seen("ktnn::evaluate", host(b), "batch " + std::to_string(b),
+                              Model::out_features);
+  return detail::sum_slots(host, batches);
 }
-}  // namespace detail
 
 /// Trains `model` on `loader` for epochs [options.first_epoch,
 /// options.epochs) in training mode (the model's mode before is restored at
@@ -400,8 +481,8 @@ LossSums evaluate_rows(Model& model, Loss const& loss, Dataset const& data, std:
 template <class Model, class Loss, class Optimizer, class Loader>
 std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimizer, Loader& loader,
                               FitOptions const& options = {}) {
-  detail::LocalTraining run;
-  return detail::fit_with(run, model, loss, optimizer, loader, options);
+  LocalTraining policy;
+  return fit_with(policy, model, loss, optimizer, loader, options);
 }
 
 /// The loss and accuracy of `model` over a whole dataset, in batches, in
@@ -410,7 +491,7 @@ std::vector<EpochMetrics> fit(Model& model, Loss const& loss, Optimizer& optimiz
 template <class Model, class Loss, class Dataset>
 LossSums evaluate(Model& model, Loss const& loss, Dataset const& data, int batch_size = 1024) {
   Kokkos::Profiling::ScopedRegion region("ktnn::evaluate");
-  return detail::evaluate_rows(model, loss, data, 0, data.size(), batch_size);
+  return evaluate_rows(model, loss, data, 0, data.size(), batch_size);
 }
 
 }  // namespace ktnn

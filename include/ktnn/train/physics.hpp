@@ -29,7 +29,6 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/jet.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/derivatives.hpp>
@@ -78,56 +77,102 @@ inline constexpr int residual_count = 1;
 template <class S, std::size_t R>
 inline constexpr int residual_count<Kokkos::Array<S, R>> = int(R);
 
-/// The interior term: squared residuals summed into `sums` (loss, count),
-/// and their derivatives with respect to the Taylor outputs, scaled by
-/// `weight / points`, written into the adjoints.
+/// The interior term at point i: the squared residuals summed into the
+/// reduction (loss, count), and their derivatives with respect to the Taylor
+/// outputs, times `scale`, written into the adjoints.
+template <int In, int Out, class T, class Residual, class Points, class Rows, class Jacobian>
+struct ResidualTerm {
+  static constexpr int m = Out * (In + 2);  // directions: u, then du/dx, then the Laplacians
+  using J = Jet<T, m, 1>;
+  Residual residual;
+  Points points;
+  Rows u;
+  Jacobian grad;
+  Rows lap;
+  Rows u_bar;
+  Jacobian grad_bar;
+  Rows lap_bar;
+  T scale;
+
+  KOKKOS_FUNCTION void operator()(int i, LossSums& s) const {
+    PointDerivatives<J, In, Out> p;
+    for (int k = 0; k < In; ++k) p.x[k] = points(i, k);
+    for (int o = 0; o < Out; ++o) {
+      p.u[o] = J::variable(u(i, o), o);
+      for (int k = 0; k < In; ++k) p.gradient[o][k] = J::variable(grad(i, o, k), Out + o * In + k);
+      p.laplacian[o] = J::variable(lap(i, o), Out + Out * In + o);
+    }
+    auto const r = residual(p);
+    // dL/d(direction) = scale * sum over residuals c of r_c dr_c/d(direction)
+    T adjoint[m] = {};
+    double squares = 0;
+    auto add = [&](J const& rc) {
+      squares += double(rc.v) * double(rc.v);
+      for (int d = 0; d < m; ++d) adjoint[d] += scale * rc.v * rc.d[d];
+    };
+    if constexpr (is_jet_v<std::remove_cv_t<decltype(r)>>)
+      add(r);
+    else
+      for (std::size_t c = 0; c < r.size(); ++c) add(r[c]);
+    for (int o = 0; o < Out; ++o) {
+      u_bar(i, o) = adjoint[o];
+      for (int k = 0; k < In; ++k) grad_bar(i, o, k) = adjoint[Out + o * In + k];
+      lap_bar(i, o) = adjoint[Out + Out * In + o];
+    }
+    s.loss += squares;
+    s.count += 1;
+  }
+};
+
+/// The interior term over all points into `sums`, its adjoints scaled by
+/// `weight / points` (see ResidualTerm).
 template <int In, int Out, class ExecSpace, class T, class Residual, class Points, class Rows,
-          class Jacobian, class KtnnTU = ::ktnn::detail::ThisTU>
+          class Jacobian>
 void residual_term(ExecSpace const& exec, Residual const& residual, Points const& points,
                    Rows const& u, Jacobian const& grad, Rows const& lap, Rows const& u_bar,
                    Jacobian const& grad_bar, Rows const& lap_bar, T weight,
                    Kokkos::View<LossSums, typename ExecSpace::memory_space> const& sums) {
-  constexpr int m = Out * (In + 2);  // directions: u, then du/dx, then the Laplacians
-  using J = Jet<T, m, 1>;
   int const n = int(points.extent(0));
   T const scale = n > 0 ? T(2) * weight / T(n) : T(0);
   Kokkos::parallel_reduce(
       "ktnn::PhysicsInformed::residual", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(int i, LossSums& s) {
-        PointDerivatives<J, In, Out> p;
-        for (int k = 0; k < In; ++k) p.x[k] = points(i, k);
-        for (int o = 0; o < Out; ++o) {
-          p.u[o] = J::variable(u(i, o), o);
-          for (int k = 0; k < In; ++k)
-            p.gradient[o][k] = J::variable(grad(i, o, k), Out + o * In + k);
-          p.laplacian[o] = J::variable(lap(i, o), Out + Out * In + o);
-        }
-        auto const r = residual(p);
-        // dL/d(direction) = scale * sum over residuals c of r_c dr_c/d(direction)
-        T adjoint[m] = {};
-        double squares = 0;
-        auto add = [&](J const& rc) {
-          squares += double(rc.v) * double(rc.v);
-          for (int d = 0; d < m; ++d) adjoint[d] += scale * rc.v * rc.d[d];
-        };
-        if constexpr (is_jet_v<std::remove_cv_t<decltype(r)>>)
-          add(r);
-        else
-          for (std::size_t c = 0; c < r.size(); ++c) add(r[c]);
-        for (int o = 0; o < Out; ++o) {
-          u_bar(i, o) = adjoint[o];
-          for (int k = 0; k < In; ++k) grad_bar(i, o, k) = adjoint[Out + o * In + k];
-          lap_bar(i, o) = adjoint[Out + Out * In + o];
-        }
-        s.loss += squares;
-        s.count += 1;
-      },
+      ResidualTerm<In, Out, T, Residual, Points, Rows, Jacobian>{.residual = residual,
+                                                                 .points = points,
+                                                                 .u = u,
+                                                                 .grad = grad,
+                                                                 .lap = lap,
+                                                                 .u_bar = u_bar,
+                                                                 .grad_bar = grad_bar,
+                                                                 .lap_bar = lap_bar,
+                                                                 .scale = scale},
       Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(sums));
 }
 
+/// A value term at point i: (u - target)^2 summed over the outputs / width
+/// into the reduction, and scale * (u - target) into `gradient`.
+template <class T, class Targets>
+struct ValueTerm {
+  Matrix<T const> u;
+  Targets targets;
+  Matrix<T> gradient;
+  int width;
+  T scale;
+
+  KOKKOS_FUNCTION void operator()(int i, LossSums& s) const {
+    double sum = 0;
+    for (int j = 0; j < width; ++j) {
+      T const diff = u(i, j) - T(targets(i, j));
+      gradient(i, j) = scale * diff;
+      sum += double(diff) * double(diff);
+    }
+    s.loss += sum / width;
+    s.count += 1;
+  }
+};
+
 /// A value term: (u - target)^2 summed per point over the outputs / Out into
 /// `sums`, and weight * 2 (u - target) / (points * Out) into `gradient`.
-template <class ExecSpace, class T, class Targets, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T, class Targets>
 void value_term(ExecSpace const& exec, char const* label, Matrix<T const> u, Targets const& targets,
                 Matrix<T> gradient, T weight,
                 Kokkos::View<LossSums, typename ExecSpace::memory_space> const& sums) {
@@ -135,18 +180,29 @@ void value_term(ExecSpace const& exec, char const* label, Matrix<T const> u, Tar
   T const scale = n > 0 ? T(2) * weight / (T(n) * T(width)) : T(0);
   Kokkos::parallel_reduce(
       label, Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(int i, LossSums& s) {
-        double sum = 0;
-        for (int j = 0; j < width; ++j) {
-          T const diff = u(i, j) - T(targets(i, j));
-          gradient(i, j) = scale * diff;
-          sum += double(diff) * double(diff);
-        }
-        s.loss += sum / width;
-        s.count += 1;
-      },
+      ValueTerm<T, Targets>{
+          .u = u, .targets = targets, .gradient = gradient, .width = width, .scale = scale},
       Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(sums));
 }
+
+/// The step's PhysicsSums from the three terms' loss sums and the weights.
+template <class MemorySpace>
+struct CombinePhysicsSums {
+  Kokkos::View<LossSums, MemorySpace> residual, boundary, data;
+  Kokkos::View<PhysicsSums, MemorySpace> out;
+  PhysicsOptions weights;
+
+  KOKKOS_FUNCTION void operator()(int) const {
+    auto mean = [](LossSums const& s) { return s.count > 0 ? s.loss / s.count : 0.0; };
+    PhysicsSums s;
+    s.residual = mean(residual());
+    s.boundary = mean(boundary());
+    s.data = mean(data());
+    s.loss = weights.residual_weight * s.residual + weights.boundary_weight * s.boundary +
+             weights.data_weight * s.data;
+    out() = s;
+  }
+};
 }  // namespace detail
 
 /// A physics-informed loss of `model`: its Taylor pass, the residual, the
@@ -197,8 +253,7 @@ class PhysicsInformed {
   /// in_features), and optionally boundary points with their values (and
   /// data points with theirs); any layout. An empty View skips a term.
   template <class Interior, class BoundaryX = NoGradient, class BoundaryU = NoGradient,
-            class DataX = NoGradient, class DataU = NoGradient,
-            class KtnnTU = ::ktnn::detail::ThisTU>
+            class DataX = NoGradient, class DataU = NoGradient>
   void gradient(Interior const& interior, BoundaryX const& boundary_x = {},
                 BoundaryU const& boundary_u = {}, DataX const& data_x = {},
                 DataU const& data_u = {}) {
@@ -214,21 +269,13 @@ class PhysicsInformed {
     value_term("ktnn::PhysicsInformed::boundary", boundary_x, boundary_u, options_.boundary_weight,
                boundary_sums_);
     value_term("ktnn::PhysicsInformed::data", data_x, data_u, options_.data_weight, data_sums_);
-    auto const r = residual_sums_, b = boundary_sums_, d = data_sums_;
-    auto const out = sums_;
-    PhysicsOptions const w = options_;
-    Kokkos::parallel_for(
-        "ktnn::PhysicsInformed::sums", Kokkos::RangePolicy<execution_space>(exec, 0, 1),
-        KOKKOS_LAMBDA(int) {
-          auto mean = [](LossSums const& s) { return s.count > 0 ? s.loss / s.count : 0.0; };
-          PhysicsSums s;
-          s.residual = mean(r());
-          s.boundary = mean(b());
-          s.data = mean(d());
-          s.loss = w.residual_weight * s.residual + w.boundary_weight * s.boundary +
-                   w.data_weight * s.data;
-          out() = s;
-        });
+    Kokkos::parallel_for("ktnn::PhysicsInformed::sums",
+                         Kokkos::RangePolicy<execution_space>(exec, 0, 1),
+                         detail::CombinePhysicsSums<memory_space>{.residual = residual_sums_,
+                                                                  .boundary = boundary_sums_,
+                                                                  .data = data_sums_,
+                                                                  .out = sums_,
+                                                                  .weights = options_});
   }
 
  private:

@@ -1,12 +1,13 @@
 #pragma once
-/// \file Loading a parsed safetensors image into a model's arenas, on the
-/// host: the checks and conversions of ktnn::load without Kokkos or a file.
+/// \file Loading the tensors of a parsed safetensors file into a model's
+/// arenas, on the host: the checks and conversions of ktnn::load without
+/// Kokkos or a file on disk.
 ///
-/// ktnn::load (io/model_file.hpp) reads the file, calls load_image on host
+/// ktnn::load (io/model_file.hpp) reads the file, calls load_tensors on host
 /// copies of the arenas and copies them back only if it returns; the fuzz
 /// target (tests/fuzz/fuzz_safetensors.cpp) calls it on bytes in memory, so
-/// hostile images go through the same code as files, in a build without
-/// Kokkos.
+/// hostile files go through the same code as files read from disk, in a
+/// build without Kokkos.
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/io/safetensors.hpp>
@@ -64,7 +65,7 @@ void read_tensor(Parsed const& file, TensorEntry const& t, Info const& info, T* 
 }
 }  // namespace detail
 
-/// Loads the parsed image `file` into host copies of a model's two arenas:
+/// Loads the tensors of the parsed file `file` into host copies of a model's two arenas:
 /// `params` and `state`, laid out as `params_index` and `state_index` say
 /// (ParameterInfo lists, as Model::parameter_index() and state_index() give:
 /// any type with name, offset, shape and size()). Every tensor of the index
@@ -74,9 +75,9 @@ void read_tensor(Parsed const& file, TensorEntry const& t, Info const& info, T* 
 /// partly written, so callers load into copies and keep them only when this
 /// returns.
 template <class T, class Info>
-void load_image(Parsed const& file, std::string_view model_name,
-                std::vector<Info> const& params_index, T* params,
-                std::vector<Info> const& state_index, T* state, LoadOptions const& options = {}) {
+void load_tensors(Parsed const& file, std::string_view model_name,
+                  std::vector<Info> const& params_index, T* params,
+                  std::vector<Info> const& state_index, T* state, LoadOptions const& options = {}) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "ktnn::load: models of float or double only");
   auto read_all = [&](std::vector<Info> const& index, T* host) {
