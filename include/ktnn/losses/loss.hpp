@@ -72,6 +72,20 @@ KOKKOS_INLINE_FUNCTION bool accept_label(Label label, int classes, int i, LossSu
     for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
   return false;
 }
+
+/// The largest entry of row i of x (classes columns) and its column, the
+/// first one on ties: a class-label loss's prediction.
+template <class T>
+KOKKOS_INLINE_FUNCTION void row_arg_max(Matrix<T const> const& x, int i, int classes, T& top,
+                                        int& arg) {
+  top = x(i, 0);
+  arg = 0;
+  for (int j = 1; j < classes; ++j)
+    if (x(i, j) > top) {
+      top = x(i, j);
+      arg = j;
+    }
+}
 }  // namespace detail
 
 /// Marks "no gradient wanted" in compute_loss.

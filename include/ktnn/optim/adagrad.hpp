@@ -4,7 +4,6 @@
 /// L2 weight decay added to the gradient. One kernel over the whole arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/state.hpp>
@@ -57,6 +56,22 @@ KOKKOS_INLINE_FUNCTION bool adagrad_update(T* KOKKOS_RESTRICT p, T const* KOKKOS
   }
   return bad;
 }
+
+/// Adagrad's kernel: the update of a range with this step's decayed rate
+/// `clr`, the first step with a non-finite gradient into `flag`.
+template <class T, class MemorySpace>
+struct AdagradStep {
+  T* p;
+  T const* g;
+  T* sum;
+  T clr, eps, weight_decay;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (adagrad_update(p, g, sum, begin, end, clr, eps, weight_decay))
+      Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 /// torch.optim.Adagrad's options and defaults.
@@ -155,7 +170,6 @@ class Adagrad {
     steps_ = steps;
   }
 
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != sum_.extent(0))
@@ -164,18 +178,15 @@ class Adagrad {
     validate(options_, "ktnn::Adagrad::step");
     // The decayed rate on the host in double, once per step.
     T const clr = T(double(options_.lr) / (1.0 + double(steps_) * double(options_.lr_decay)));
-    T const eps = options_.eps, wd = options_.weight_decay;
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const sum = sum_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_ + 1;
-    ops::for_each_range(
-        exec_, "ktnn::Adagrad::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::adagrad_update(p, g, sum, begin, end, clr, eps, wd))
-            Kokkos::atomic_min(&flag(), step);
-        });
+    ops::for_each_range(exec_, "ktnn::Adagrad::step", params.extent(0),
+                        detail::AdagradStep<T, memory_space>{.p = params.data(),
+                                                             .g = grads.data(),
+                                                             .sum = sum_.data(),
+                                                             .clr = clr,
+                                                             .eps = options_.eps,
+                                                             .weight_decay = options_.weight_decay,
+                                                             .flag = non_finite_.flag,
+                                                             .step = steps_ + 1});
     ++steps_;
   }
 

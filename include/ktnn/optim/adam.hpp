@@ -4,7 +4,6 @@
 /// One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/state.hpp>
@@ -70,6 +69,22 @@ KOKKOS_INLINE_FUNCTION bool adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RE
   }
   return bad;
 }
+
+/// Adam's kernel: the update of a range, the first step with a non-finite
+/// gradient into `flag`.
+template <class T, class MemorySpace>
+struct AdamStep {
+  T* p;
+  T const* g;
+  T* m;
+  T* v;
+  AdamCoefficients<T> c;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 template <class T = float>
@@ -165,7 +180,6 @@ class Adam {
     steps_ = steps;
   }
 
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != m_.extent(0))
@@ -182,17 +196,14 @@ class Adam {
     T const l2 = options_.decoupled_weight_decay ? T(0) : options_.weight_decay;
     T const shrink = options_.decoupled_weight_decay ? T(1) - lr * options_.weight_decay : T(1);
     detail::AdamCoefficients<T> const c{step_size, b1, b2, eps, inv_sqrt_c2, l2, shrink};
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const m = m_.data();
-    T* const v = v_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_;
-    ops::for_each_range(
-        exec_, "ktnn::Adam::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
-        });
+    ops::for_each_range(exec_, "ktnn::Adam::step", params.extent(0),
+                        detail::AdamStep<T, memory_space>{.p = params.data(),
+                                                          .g = grads.data(),
+                                                          .m = m_.data(),
+                                                          .v = v_.data(),
+                                                          .c = c,
+                                                          .flag = non_finite_.flag,
+                                                          .step = steps_});
   }
 
  private:

@@ -14,7 +14,6 @@
 /// makes the norm Inf, the finite gradients 0 and itself NaN.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/space.hpp>
 #include <ktnn/optim/checks.hpp>
@@ -67,10 +66,63 @@ std::size_t clip_partials(ExecSpace const& exec, std::size_t n) {
   }
 }
 
+/// The kernels of clip_gradient_norm, one tag each: the partial sums of
+/// squares (a team per contiguous block on devices, a fixed block per work
+/// item on host spaces), their total in order (norm and factor into device
+/// scalars), and the scaling (the range body of ops::for_each_range).
+template <class ExecSpace, class T>
+struct ClipGradientNorm {
+  struct TeamSquares {};
+  struct BlockSquares {};
+  struct Total {};
+  using Mem = typename ExecSpace::memory_space;
+  using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
+
+  T* g;
+  std::size_t n, parts, per_team;
+  double* sums;
+  T max_norm;
+  Kokkos::View<T, Mem> norm, factor;
+
+  /// Neighbouring threads on neighbouring elements; the team's reduction has
+  /// a fixed shape.
+  KOKKOS_FUNCTION void operator()(TeamSquares, member_type const& team) const {
+    std::size_t const begin = std::size_t(team.league_rank()) * per_team;
+    std::size_t const end = begin + per_team < n ? begin + per_team : n;
+    double sum = 0;
+    Kokkos::parallel_reduce(
+        Kokkos::TeamThreadRange(team, begin, end),
+        [&](std::size_t i, double& local) {
+          double const v = double(g[i]);
+          local += v * v;
+        },
+        sum);
+    Kokkos::single(Kokkos::PerTeam(team), [&] { sums[team.league_rank()] = sum; });
+  }
+  KOKKOS_FUNCTION void operator()(BlockSquares, std::size_t c) const {
+    std::size_t const begin = c * clip_host_block;
+    std::size_t const end = begin + clip_host_block < n ? begin + clip_host_block : n;
+    sums[c] = sum_of_squares(g, begin, end);
+  }
+  /// PyTorch: factor = max_norm / (norm + 1e-6), in the gradients' type.
+  KOKKOS_FUNCTION void operator()(Total, int) const {
+    double total = 0;
+    for (std::size_t c = 0; c < parts; ++c) total += sums[c];
+    T const value = T(Kokkos::sqrt(total));
+    norm() = value;
+    factor() = max_norm / (value + T(1e-6));
+  }
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    T const f = factor();
+    // Clamped to 1, where nothing changes; a NaN factor scales (to NaN).
+    if (!(f >= T(1))) scale_range(g, begin, end, f);
+  }
+};
+
 /// The three kernels: partial sums of squares, their total in order (norm and
 /// factor into device scalars), the scaling. `partial` holds at least
 /// clip_partials(exec, n) values.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T>
 void clip_gradient_norm(ExecSpace const& exec, T* g, std::size_t n, T max_norm,
                         Kokkos::View<double*, typename ExecSpace::memory_space> const& partial,
                         Kokkos::View<T, typename ExecSpace::memory_space> const& norm,
@@ -79,56 +131,30 @@ void clip_gradient_norm(ExecSpace const& exec, T* g, std::size_t n, T max_norm,
   if (partial.extent(0) < parts)
     fail("ktnn::clip_gradient_norm", "room for ", partial.extent(0), " partial sums, ", parts,
          " needed for ", n, " gradients");
-  double* const sums = partial.data();
+  using Kernel = ClipGradientNorm<ExecSpace, T>;
+  Kernel const kernel{.g = g,
+                      .n = n,
+                      .parts = parts,
+                      .per_team = parts > 0 ? (n + parts - 1) / parts : 0,
+                      .sums = partial.data(),
+                      .max_norm = max_norm,
+                      .norm = norm,
+                      .factor = factor};
   if (parts > 0) {
     if constexpr (ops::device_kernels<ExecSpace>) {
-      // A team per contiguous block, neighbouring threads on neighbouring
-      // elements; the team's reduction has a fixed shape.
-      std::size_t const per_team = (n + parts - 1) / parts;
-      using Policy = Kokkos::TeamPolicy<ExecSpace>;
-      Kokkos::parallel_for(
-          "ktnn::clip_gradient_norm::squares",
-          Policy(exec, int(parts), ops::device_team_size<ExecSpace>),
-          KOKKOS_LAMBDA(typename Policy::member_type const& team) {
-            std::size_t const begin = std::size_t(team.league_rank()) * per_team;
-            std::size_t const end = begin + per_team < n ? begin + per_team : n;
-            double sum = 0;
-            Kokkos::parallel_reduce(
-                Kokkos::TeamThreadRange(team, begin, end),
-                [&](std::size_t i, double& local) {
-                  double const v = double(g[i]);
-                  local += v * v;
-                },
-                sum);
-            Kokkos::single(Kokkos::PerTeam(team), [&] { sums[team.league_rank()] = sum; });
-          });
+      Kokkos::parallel_for("ktnn::clip_gradient_norm::squares",
+                           Kokkos::TeamPolicy<ExecSpace, typename Kernel::TeamSquares>(
+                               exec, int(parts), ops::device_team_size<ExecSpace>),
+                           kernel);
     } else {
       Kokkos::parallel_for(
-          "ktnn::clip_gradient_norm::squares", Kokkos::RangePolicy<ExecSpace>(exec, 0, parts),
-          KOKKOS_LAMBDA(std::size_t c) {
-            std::size_t const begin = c * clip_host_block;
-            std::size_t const end = begin + clip_host_block < n ? begin + clip_host_block : n;
-            sums[c] = sum_of_squares(g, begin, end);
-          });
+          "ktnn::clip_gradient_norm::squares",
+          Kokkos::RangePolicy<ExecSpace, typename Kernel::BlockSquares>(exec, 0, parts), kernel);
     }
   }
-  // PyTorch: factor = max_norm / (norm + 1e-6), in the gradients' type.
-  Kokkos::parallel_for(
-      "ktnn::clip_gradient_norm::total", Kokkos::RangePolicy<ExecSpace>(exec, 0, 1),
-      KOKKOS_LAMBDA(int) {
-        double total = 0;
-        for (std::size_t c = 0; c < parts; ++c) total += sums[c];
-        T const value = T(Kokkos::sqrt(total));
-        norm() = value;
-        factor() = max_norm / (value + T(1e-6));
-      });
-  ops::for_each_range(
-      exec, "ktnn::clip_gradient_norm::scale", n,
-      KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-        T const f = factor();
-        // Clamped to 1, where nothing changes; a NaN factor scales (to NaN).
-        if (!(f >= T(1))) scale_range(g, begin, end, f);
-      });
+  Kokkos::parallel_for("ktnn::clip_gradient_norm::total",
+                       Kokkos::RangePolicy<ExecSpace, typename Kernel::Total>(exec, 0, 1), kernel);
+  ops::for_each_range(exec, "ktnn::clip_gradient_norm::scale", n, kernel);
 }
 }  // namespace detail
 

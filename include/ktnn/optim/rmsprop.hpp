@@ -5,7 +5,6 @@
 /// gradient. One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/state.hpp>
@@ -82,6 +81,24 @@ KOKKOS_INLINE_FUNCTION bool rmsprop_update(T* KOKKOS_RESTRICT p, T const* KOKKOS
   }
   return bad;
 }
+
+/// RMSprop's kernel: the update of a range, the first step with a
+/// non-finite gradient into `flag`.
+template <class T, class MemorySpace>
+struct RMSpropStep {
+  T* p;
+  T const* g;
+  T* square;
+  T* average;
+  T* buffer;
+  RMSpropCoefficients<T> c;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (rmsprop_update(p, g, square, average, buffer, begin, end, c))
+      Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 /// torch.optim.RMSprop's options and defaults.
@@ -202,7 +219,6 @@ class RMSprop {
     steps_ = steps;
   }
 
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) || params.extent(0) != square_.extent(0))
@@ -219,19 +235,15 @@ class RMSprop {
     detail::RMSpropCoefficients<T> const c{options_.lr,       options_.alpha,
                                            options_.eps,      options_.weight_decay,
                                            options_.momentum, options_.centered};
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const square = square_.data();
-    T* const average = average_.data();
-    T* const buffer = buffer_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_ + 1;
-    ops::for_each_range(
-        exec_, "ktnn::RMSprop::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::rmsprop_update(p, g, square, average, buffer, begin, end, c))
-            Kokkos::atomic_min(&flag(), step);
-        });
+    ops::for_each_range(exec_, "ktnn::RMSprop::step", params.extent(0),
+                        detail::RMSpropStep<T, memory_space>{.p = params.data(),
+                                                             .g = grads.data(),
+                                                             .square = square_.data(),
+                                                             .average = average_.data(),
+                                                             .buffer = buffer_.data(),
+                                                             .c = c,
+                                                             .flag = non_finite_.flag,
+                                                             .step = steps_ + 1});
     ++steps_;
   }
 

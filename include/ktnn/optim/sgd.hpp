@@ -3,7 +3,6 @@
 /// weight decay, as torch.optim.SGD (dampening 0). One kernel over the arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/state.hpp>
@@ -59,6 +58,23 @@ KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RES
   }
   return bad;
 }
+
+/// SGD's kernel: the update of a range, the first step with a non-finite
+/// gradient into `flag`.
+template <class T, class MemorySpace>
+struct SGDStep {
+  T* p;
+  T const* g;
+  T* velocity;
+  T lr, momentum, weight_decay;
+  bool nesterov, first;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (sgd_update(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first))
+      Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 template <class T = float>
@@ -157,7 +173,6 @@ class SGD {
   }
 
   /// p -= lr * update(g): one fused kernel over the whole arena.
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
     if (params.extent(0) != grads.extent(0) ||
@@ -168,19 +183,17 @@ class SGD {
     if (options_.momentum != T(0) && !velocity_.data())
       detail::fail("ktnn::SGD::step", "option momentum is ", options_.momentum,
                    ", but the optimizer was made without momentum (no velocity buffer)");
-    T const lr = options_.lr, mu = options_.momentum, wd = options_.weight_decay;
-    bool const nesterov = options_.nesterov, first = steps_ == 0;
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const v = velocity_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_ + 1;
-    ops::for_each_range(
-        exec_, "ktnn::SGD::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::sgd_update(p, g, v, begin, end, lr, mu, wd, nesterov, first))
-            Kokkos::atomic_min(&flag(), step);
-        });
+    ops::for_each_range(exec_, "ktnn::SGD::step", params.extent(0),
+                        detail::SGDStep<T, memory_space>{.p = params.data(),
+                                                         .g = grads.data(),
+                                                         .velocity = velocity_.data(),
+                                                         .lr = options_.lr,
+                                                         .momentum = options_.momentum,
+                                                         .weight_decay = options_.weight_decay,
+                                                         .nesterov = options_.nesterov,
+                                                         .first = steps_ == 0,
+                                                         .flag = non_finite_.flag,
+                                                         .step = steps_ + 1});
     ++steps_;
   }
 
