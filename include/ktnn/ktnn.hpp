@@ -40,6 +40,8 @@
 #include <ktnn/optim/adagrad.hpp>
 #include <ktnn/optim/adam.hpp>
 #include <ktnn/optim/clip.hpp>
+#include <ktnn/optim/forwarding.hpp>
+#include <ktnn/optim/optimizer_base.hpp>
 #include <ktnn/optim/rmsprop.hpp>
 #include <ktnn/optim/schedule.hpp>
 #include <ktnn/optim/sgd.hpp>

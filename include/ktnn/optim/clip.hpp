@@ -17,6 +17,7 @@
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/space.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/forwarding.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -230,92 +231,51 @@ Kokkos::View<typename Model::value_type, typename Model::memory_space> clip_grad
 /// An optimizer whose every step first clips the gradients to a global norm
 /// (what clip_grad_norm_ before optimizer.step() does in PyTorch), usable
 /// wherever the optimizer is: fit, train_step, the physics-informed
-/// train_step. It holds a reference: the optimizer must outlive it.
-template <class Optimizer>
-class Clipped {
+/// train_step. It holds a reference: the optimizer must outlive it. Its
+/// checkpoint state (optim/state.hpp) is the wrapped optimizer's, plus max_norm.
+template <class Inner>
+class Clipped : public ForwardingOptimizer<Clipped<Inner>, Inner> {
+  using Base = ForwardingOptimizer<Clipped, Inner>;
+  friend Base;
+
  public:
-  using value_type = typename Optimizer::value_type;
-  using execution_space = typename Optimizer::execution_space;
-  using memory_space = typename Optimizer::memory_space;
+  using typename Base::execution_space;
+  using typename Base::memory_space;
+  using typename Base::value_type;
+  static constexpr char const* name = "Clipped";
 
   /// `exec` should be the model's (model.execution()).
-  Clipped(Optimizer& optimizer, value_type max_norm, execution_space const& exec = {})
-      : optimizer_(optimizer), clip_(max_norm, exec) {}
-  Clipped(Optimizer&&, value_type, execution_space const& = {}) = delete;  // would dangle
+  Clipped(Inner& optimizer, value_type max_norm, execution_space const& exec = {})
+      : Base(optimizer), clip_(max_norm, exec) {}
+  Clipped(Inner&&, value_type, execution_space const& = {}) = delete;  // would dangle
 
   void step(Kokkos::View<value_type*, memory_space> const& params,
             Kokkos::View<value_type*, memory_space> const& grads) {
     clip_(grads);
-    optimizer_.step(params, grads);
+    this->optimizer().step(params, grads);
   }
 
   /// The norm of the last step's gradients before clipping (a device scalar).
   Kokkos::View<value_type, memory_space> const& norm() const { return clip_.norm(); }
   GradientClipper<value_type, execution_space>& clipper() { return clip_; }
-  Optimizer& optimizer() const { return optimizer_; }
 
   std::int64_t steps() const
-    requires requires(Optimizer const& o) { o.steps(); }
+    requires requires(Inner const& o) { o.steps(); }
   {
-    return optimizer_.steps();
-  }
-  value_type learning_rate() const
-    requires requires(Optimizer const& o) { o.learning_rate(); }
-  {
-    return optimizer_.learning_rate();
-  }
-  void set_learning_rate(value_type lr)
-    requires requires(Optimizer& o) { o.set_learning_rate(value_type{}); }
-  {
-    optimizer_.set_learning_rate(lr);
-  }
-  std::int64_t non_finite_step() const
-    requires requires(Optimizer const& o) { o.non_finite_step(); }
-  {
-    return optimizer_.non_finite_step();
-  }
-  void clear_non_finite()
-    requires requires(Optimizer& o) { o.clear_non_finite(); }
-  {
-    optimizer_.clear_non_finite();
-  }
-
-  /// The checkpoint protocol (optim/state.hpp): the wrapped optimizer's
-  /// tensors, its counters under "optimizer.", and max_norm.
-  std::string state_type() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return "Clipped<" + std::string(optimizer_.state_type()) + ">";
-  }
-  std::vector<StateTensor<value_type, memory_space>> state_tensors() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return optimizer_.state_tensors();
-  }
-  Counters export_counters() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    Counters out{{"max_norm", detail::counter_text(clip_.max_norm())}};
-    for (auto const& [key, value] : optimizer_.export_counters()) out["optimizer." + key] = value;
-    return out;
-  }
-  void import_counters(Counters const& counters, bool check_only = false)
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    detail::CounterReader in(counters, "ktnn::Clipped::import_counters");
-    auto const max_norm = in.get<value_type>("max_norm");
-    auto const inner = in.sub("optimizer.");
-    in.finish();
-    detail::check_option(in.operation().c_str(), "max_norm", max_norm, max_norm > value_type(0),
-                         "a finite value > 0");
-    optimizer_.import_counters(inner, true);
-    if (check_only) return;
-    optimizer_.import_counters(inner);
-    clip_.set_max_norm(max_norm);
+    return this->optimizer().steps();
   }
 
  private:
-  Optimizer& optimizer_;
+  Counters own_counters() const { return {{"max_norm", detail::counter_text(clip_.max_norm())}}; }
+  value_type read_counters(detail::CounterReader& in) const {
+    return in.get<value_type>("max_norm");
+  }
+  void check_counters(value_type max_norm, detail::CounterReader const& in) const {
+    detail::check_option(in.operation().c_str(), "max_norm", max_norm, max_norm > value_type(0),
+                         "a finite value > 0");
+  }
+  void apply_counters(value_type max_norm) { clip_.set_max_norm(max_norm); }
+
   GradientClipper<value_type, execution_space> clip_;
 };
 
