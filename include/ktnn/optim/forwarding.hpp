@@ -19,6 +19,7 @@
 /// import_counters reads the wrapper's keys and the wrapped optimizer's,
 /// refuses any other key, checks both, and only then changes anything.
 
+#include <ktnn/optim/optimizer_concept.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -35,6 +36,10 @@ namespace ktnn {
 /// \tparam Inner the optimizer it wraps
 template <class Derived, class Inner>
 class ForwardingOptimizer {
+  static_assert(check_optimizer<Inner>(),
+                "ktnn: the optimizer a wrapper holds does not meet the ktnn::Optimizer protocol "
+                "(see above)");
+
  public:
   using value_type = typename Inner::value_type;
   using execution_space = typename Inner::execution_space;

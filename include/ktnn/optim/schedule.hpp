@@ -20,6 +20,7 @@
 #include <ktnn/core/error.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/forwarding.hpp>
+#include <ktnn/optim/optimizer_concept.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -259,9 +260,8 @@ class ReduceLROnPlateau {
 
   /// step(metric, optimizer.learning_rate()), setting the optimizer's rate;
   /// returns whether it was reduced.
-  template <class Optimizer>
-    requires requires(Optimizer& o) { o.set_learning_rate(o.learning_rate()); }
-  bool step(double metric, Optimizer& optimizer) {
+  template <Optimizer O>
+  bool step(double metric, O& optimizer) {
     using T = decltype(optimizer.learning_rate());
     double const lr = double(optimizer.learning_rate());
     double const next = step(metric, lr);
@@ -271,9 +271,8 @@ class ReduceLROnPlateau {
 
   /// A callback for FitOptions::on_epoch_end that steps on each epoch's
   /// training loss. This object and `optimizer` must outlive the fit.
-  template <class Optimizer>
-    requires requires(Optimizer& o) { o.set_learning_rate(o.learning_rate()); }
-  auto on_epoch_end(Optimizer& optimizer) {
+  template <Optimizer O>
+  auto on_epoch_end(O& optimizer) {
     return [this, &optimizer](auto const& metrics) { step(double(metrics.loss), optimizer); };
   }
 
