@@ -116,3 +116,50 @@ TEST_CASE_TEMPLATE_DEFINE("MSE: value and gradient", Space, mse) {
                        ktnn::Error);
 }
 TEST_CASE_TEMPLATE_APPLY(mse, ktnn_test::spaces);
+
+namespace {
+/// Loss probes: the kernel call (it computes nothing), then with every
+/// requirement of ktnn::Loss, and without one each.
+struct DoNothingKernel {
+  template <class ExecSpace, class T, class Targets>
+  void operator()(ExecSpace const&, ktnn::Matrix<T const>, Targets const&, ktnn::Matrix<T>,
+                  Kokkos::View<ktnn::LossSums, typename ExecSpace::memory_space>) const {}
+};
+struct Complete : DoNothingKernel {
+  static constexpr char const* name = "Probe";
+  static constexpr bool reports_accuracy = true;
+};
+struct Unnamed : DoNothingKernel {};
+struct NoKernel {
+  static constexpr char const* name = "Probe";
+};
+struct AccuracyNotBool : DoNothingKernel {
+  static constexpr char const* name = "Probe";
+  static constexpr struct {
+  } reports_accuracy{};
+};
+/// A name that is not static: compute_loss could not read it.
+struct MemberName : DoNothingKernel {
+  char const* name = "Probe";
+};
+
+static_assert(ktnn::check_loss<Complete>());
+static_assert(!ktnn::Loss<Unnamed>);
+static_assert(!ktnn::Loss<NoKernel>);
+static_assert(!ktnn::Loss<AccuracyNotBool>);
+static_assert(!ktnn::Loss<MemberName>);
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("every ktnn loss meets the loss protocol", Space, loss_protocol) {
+  static_assert(ktnn::check_loss<ktnn::MSE>());
+  static_assert(ktnn::check_loss<ktnn::L1>());
+  static_assert(ktnn::check_loss<ktnn::Huber>());
+  static_assert(ktnn::check_loss<ktnn::CrossEntropy>());
+  static_assert(ktnn::check_loss<ktnn::NLLLoss>());
+  static_assert(ktnn::check_loss<ktnn::BinaryCrossEntropyWithLogits>());
+  // compute_loss names a user's loss by its `name` in its messages.
+  Rows<Space> prediction("prediction", 2, 3), targets("targets", 3, 3);
+  CHECK_THROWS_WITH_AS(ktnn::loss_sums(Space{}, Complete{}, prediction, targets),
+                       doctest::Contains("Probe: 2 predictions but 3 targets"), ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(loss_protocol, ktnn_test::spaces);

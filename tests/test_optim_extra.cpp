@@ -592,8 +592,8 @@ TEST_CASE_TEMPLATE_DEFINE("Scheduled sets the rate of each step; the plateau set
   ktnn::ExponentialLR const exponential({.base_lr = 0.1, .gamma = 0.5});
   ktnn::Scheduled scheduled(sgd, exponential);
   static_assert(
-      ktnn::OptimizerFor<decltype(scheduled),
-                         ktnn::Model<ktnn::Sequential<ktnn::Dense<1, 1>>, double, Space>>);
+      ktnn::check_optimizer_for<decltype(scheduled),
+                                ktnn::Model<ktnn::Sequential<ktnn::Dense<1, 1>>, double, Space>>());
   double position = 0;
   for (int k = 0; k < 5; ++k) {
     scheduled.step(p, one);
@@ -753,9 +753,9 @@ TEST_CASE_TEMPLATE_DEFINE("clipping and the new optimizers in train_step, the ph
                           Space, extra_plug_in) {
   using Mem = typename Space::memory_space;
   using Model = ktnn::Model<SmallNet, double, Space>;
-  static_assert(ktnn::OptimizerFor<ktnn::RMSprop<double, Space>, Model>);
-  static_assert(ktnn::OptimizerFor<ktnn::Adagrad<double, Space>, Model>);
-  static_assert(ktnn::OptimizerFor<ktnn::Clipped<ktnn::Adam<double, Space>>, Model>);
+  static_assert(ktnn::check_optimizer_for<ktnn::RMSprop<double, Space>, Model>());
+  static_assert(ktnn::check_optimizer_for<ktnn::Adagrad<double, Space>, Model>());
+  static_assert(ktnn::check_optimizer_for<ktnn::Clipped<ktnn::Adam<double, Space>>, Model>());
   Kokkos::View<double**, Mem> x("x", 29, 3), y("y", 29, 2);
   ktnn_test::fill_uniform(x, 11);
   learnable_targets(x, y);

@@ -99,3 +99,100 @@ TEST_CASE_TEMPLATE_DEFINE("SGD: plain, momentum, Nesterov, weight decay", Space,
   CHECK_THROWS_AS(sgd.step(p, g), ktnn::Error);
 }
 TEST_CASE_TEMPLATE_APPLY(sgd, ktnn_test::spaces);
+
+namespace {
+/// An optimizer of the whole protocol but member `Missing` (-1: none), so
+/// each requirement of ktnn::Optimizer is seen to count.
+template <int Missing>
+struct ProbeOptimizer {
+  using value_type = double;
+  using execution_space = Kokkos::DefaultHostExecutionSpace;
+  using memory_space = execution_space::memory_space;
+  using Arena = Kokkos::View<double*, memory_space>;
+  void step(Arena const&, Arena const&)
+    requires(Missing != 0)
+  {}
+  double learning_rate() const
+    requires(Missing != 1)
+  {
+    return 0;
+  }
+  void set_learning_rate(double)
+    requires(Missing != 2)
+  {}
+  std::int64_t non_finite_step() const
+    requires(Missing != 3)
+  {
+    return -1;
+  }
+  void clear_non_finite()
+    requires(Missing != 4)
+  {}
+  std::string state_type() const
+    requires(Missing != 5)
+  {
+    return "Probe";
+  }
+  std::vector<ktnn::StateTensor<double, memory_space>> state_tensors() const
+    requires(Missing != 6)
+  {
+    return {};
+  }
+  ktnn::Counters export_counters() const
+    requires(Missing != 7)
+  {
+    return {};
+  }
+  void import_counters(ktnn::Counters const&, bool = false)
+    requires(Missing != 8)
+  {}
+};
+
+template <int... Missing>
+constexpr bool each_member_counts(std::integer_sequence<int, Missing...>) {
+  return (!ktnn::Optimizer<ProbeOptimizer<Missing>> && ...);
+}
+static_assert(ktnn::check_optimizer<ProbeOptimizer<-1>>());
+static_assert(each_member_counts(std::make_integer_sequence<int, 9>{}));
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("every ktnn optimizer and wrapper meets its protocol", Space, protocol) {
+  using Model = ktnn::Model<ktnn::Sequential<ktnn::Dense<2, 1>>, double, Space>;
+  using Adam = ktnn::Adam<double, Space>;
+  static_assert(ktnn::check_optimizer_for<ktnn::SGD<double, Space>, Model>());
+  static_assert(ktnn::check_optimizer_for<Adam, Model>());
+  static_assert(ktnn::check_optimizer_for<ktnn::AdamW<double, Space>, Model>());
+  static_assert(ktnn::check_optimizer_for<ktnn::RMSprop<double, Space>, Model>());
+  static_assert(ktnn::check_optimizer_for<ktnn::Adagrad<double, Space>, Model>());
+  using Clipped = ktnn::Clipped<Adam>;
+  using Scheduled = ktnn::Scheduled<Clipped, ktnn::StepLR>;
+  static_assert(ktnn::check_optimizer_wrapper<Clipped>());
+  static_assert(ktnn::check_optimizer_wrapper<Scheduled>());
+  static_assert(ktnn::check_optimizer_for<Scheduled, Model>());
+  static_assert(!ktnn::OptimizerWrapper<Adam>);
+  // A float optimizer does not step a double model's arenas.
+  static_assert(!requires(ktnn::Adam<float, Space>& o, Model const& m) {
+    o.step(m.parameters(), m.gradients());
+  });
+
+  // The forwarding of the wrappers reaches the optimizer they hold; a rate
+  // set through Scheduled lasts until its next step sets the schedule's.
+  auto p = arena<Space>({1.0});
+  auto g = arena<Space>({1.0});
+  Adam adam(1, {.lr = 0.5});
+  Clipped clipped(adam, 10.0);
+  Scheduled scheduled(clipped, ktnn::StepLR({.base_lr = 0.25, .step_size = 10}));
+  CHECK(&scheduled.optimizer().optimizer() == &adam);
+  scheduled.set_learning_rate(0.125);
+  CHECK(adam.learning_rate() == 0.125);
+  CHECK(clipped.learning_rate() == 0.125);
+  scheduled.step(p, g);
+  CHECK(adam.learning_rate() == 0.25);
+  CHECK(adam.steps() == 1);
+  CHECK(scheduled.state_type() == "Scheduled<Clipped<Adam>>");
+  auto const counters = scheduled.export_counters();
+  CHECK(counters.at("optimizer.max_norm") == "10");
+  CHECK(counters.at("optimizer.optimizer.lr") == "0.25");
+  CHECK(counters.at("steps") == "1");
+}
+TEST_CASE_TEMPLATE_APPLY(protocol, ktnn_test::spaces);

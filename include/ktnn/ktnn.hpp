@@ -34,6 +34,8 @@
 #include <ktnn/losses/binary_cross_entropy.hpp>
 #include <ktnn/losses/cross_entropy.hpp>
 #include <ktnn/losses/loss.hpp>
+#include <ktnn/losses/loss_concept.hpp>
+#include <ktnn/losses/loss_sums.hpp>
 #include <ktnn/losses/mse.hpp>
 #include <ktnn/losses/nll_loss.hpp>
 #include <ktnn/losses/regression.hpp>
@@ -42,10 +44,14 @@
 #include <ktnn/optim/adagrad.hpp>
 #include <ktnn/optim/adam.hpp>
 #include <ktnn/optim/clip.hpp>
+#include <ktnn/optim/forwarding.hpp>
+#include <ktnn/optim/optimizer_base.hpp>
+#include <ktnn/optim/optimizer_concept.hpp>
 #include <ktnn/optim/rmsprop.hpp>
 #include <ktnn/optim/schedule.hpp>
 #include <ktnn/optim/sgd.hpp>
 #include <ktnn/optim/state.hpp>
+#include <ktnn/optim/wrapper_concept.hpp>
 #include <ktnn/train/fit.hpp>
 #include <ktnn/train/physics.hpp>
 #include <ktnn/train/policy.hpp>

@@ -21,7 +21,6 @@
 /// (no host round trip). Neither option set: the plain single pass, unchanged.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 #include <ktnn/losses/weights.hpp>
@@ -42,78 +41,143 @@ struct CrossEntropyOptions {
 };
 
 namespace detail {
-/// CrossEntropy with label smoothing `smoothing` and, when `weighted`, class
-/// weights `weights` (their sum `weight_total`); `weight_sum` is the device
-/// scalar the first pass reduces W into.
-template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
+/// sum over j of exp(x(i, j) - top), top the row's largest entry (so no term
+/// overflows).
+template <class T>
+KOKKOS_INLINE_FUNCTION T exp_sum(Matrix<T const> const& x, int i, int classes, T top) {
+  using Kokkos::exp;
+  T sum = 0;
+  for (int j = 0; j < classes; ++j) sum += exp(x(i, j) - top);
+  return sum;
+}
+
+/// Plain CrossEntropy's kernel: a thread per sample, one pass.
+template <class T, class Labels>
+struct CrossEntropyRows {
+  Matrix<T const> logits;
+  Labels labels;
+  Matrix<T> grad;
+  int classes;
+  bool want_grad;
+  T scale;
+  KOKKOS_FUNCTION void operator()(int i, LossSums& sums) const {
+    using Kokkos::exp;
+    using Kokkos::log;
+    auto const label = labels(i);
+    sums.count += 1.0;
+    // Never index with an invalid label: count it, train nothing on it.
+    if (!detail::accept_label(label, classes, i, sums, grad)) return;
+    T top;
+    int arg;
+    row_arg_max(logits, i, classes, top, arg);
+    T const sum = exp_sum(logits, i, classes, top);
+    T const log_sum = log(sum);
+    sums.loss += double(log_sum + top - logits(i, int(label)));
+    sums.correct += arg == label ? 1.0 : 0.0;
+    if (want_grad) {
+      T const inv = T(1) / sum;
+      for (int j = 0; j < classes; ++j)
+        grad(i, j) = scale * (exp(logits(i, j) - top) * inv - (j == label ? T(1) : T(0)));
+    }
+  }
+};
+
+/// The kernels of CrossEntropy with label smoothing (`keep` = 1 - e on the
+/// label, `spread` = e / C on every class) and, when `weighted`, class
+/// weights `weights` (`total` their sum, C without them): the first pass
+/// (WeightSum) reduces W into the device scalar `weight_sum`, the second
+/// (Rows) is a thread per sample.
+template <class T, class Labels, class MemorySpace>
+struct CrossEntropyWithOptions {
+  struct WeightSum {};
+  struct Rows {};
+  Matrix<T const> logits;
+  Labels labels;
+  Matrix<T> grad;
+  int batch, classes;
+  bool want_grad, weighted;
+  Kokkos::View<double const*, MemorySpace> weights;
+  Kokkos::View<double, MemorySpace> weight_sum;
+  T keep, spread, total, unweighted_scale;
+
+  KOKKOS_FUNCTION void operator()(WeightSum, int i, double& sum) const {
+    auto const label = labels(i);
+    if (label >= 0 && label < classes) sum += weights(int(label));
+  }
+  KOKKOS_FUNCTION void operator()(Rows, int i, LossSums& sums) const {
+    using Kokkos::exp;
+    using Kokkos::log;
+    auto const label = labels(i);
+    sums.count += 1.0;
+    if (!detail::accept_label(label, classes, i, sums, grad)) return;
+    // The gradient's scale 1 / W, and the factor that makes this sample's
+    // reported loss sum to the batch's weighted mean (LossSums::mean_loss()
+    // divides by the batch size). A batch whose labels all weigh 0 (W = 0)
+    // trains nothing and reports 0.
+    T scale = unweighted_scale;
+    double report = 1.0;
+    if (weighted) {
+      double const w_sum = weight_sum();
+      scale = w_sum > 0 ? T(1.0 / w_sum) : T(0);
+      report = w_sum > 0 ? double(batch) / w_sum : 0.0;
+    }
+    T top;
+    int arg;
+    row_arg_max(logits, i, classes, top, arg);
+    T const sum = exp_sum(logits, i, classes, top);
+    // -q_c = log(sum) + (top - x_c): the difference of logits first (exact
+    // for nearby ones), then the small log(sum).
+    T const log_sum = log(sum);
+    T const w_label = weighted ? T(weights(int(label))) : T(1);
+    T smooth = 0;
+    if (spread != T(0))
+      for (int j = 0; j < classes; ++j)
+        smooth += (weighted ? T(weights(j)) : T(1)) * (log_sum + (top - logits(i, j)));
+    T const loss = keep * w_label * (log_sum + (top - logits(i, int(label)))) + spread * smooth;
+    sums.loss += double(loss) * report;
+    sums.correct += arg == label ? 1.0 : 0.0;
+    if (want_grad) {
+      T const inv = T(1) / sum;
+      T const mass = keep * w_label + spread * total;
+      for (int j = 0; j < classes; ++j)
+        grad(i, j) =
+            scale * (mass * exp(logits(i, j) - top) * inv - (j == label ? keep * w_label : T(0)) -
+                     spread * (weighted ? T(weights(j)) : T(1)));
+    }
+  }
+};
+
+/// CrossEntropy with label smoothing and class weights: the kernels above.
+template <class ExecSpace, class T, class Labels>
 void cross_entropy_with_options(
     ExecSpace const& exec, Matrix<T const> logits, Labels const& labels, Matrix<T> grad,
     Kokkos::View<LossSums, typename ExecSpace::memory_space> result, T smoothing, bool weighted,
     Kokkos::View<double const*, typename ExecSpace::memory_space> weights,
     Kokkos::View<double, typename ExecSpace::memory_space> weight_sum, T weight_total) {
   int const batch = logits.rows, classes = logits.cols;
-  bool const want_grad = !grad.empty();
   using Mem = typename ExecSpace::memory_space;
+  using Kernel = CrossEntropyWithOptions<T, Labels, Mem>;
+  Kernel const kernel{.logits = logits,
+                      .labels = labels,
+                      .grad = grad,
+                      .batch = batch,
+                      .classes = classes,
+                      .want_grad = !grad.empty(),
+                      .weighted = weighted,
+                      .weights = weights,
+                      .weight_sum = weight_sum,
+                      .keep = T(1) - smoothing,
+                      .spread = smoothing / T(classes),
+                      .total = weighted ? weight_total : T(classes),
+                      .unweighted_scale = batch > 0 ? T(1) / T(batch) : T(0)};
   if (weighted)
     Kokkos::parallel_reduce(
-        "ktnn::CrossEntropy::weight_sum", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
-        KOKKOS_LAMBDA(int i, double& sum) {
-          auto const label = labels(i);
-          if (label >= 0 && label < classes) sum += weights(int(label));
-        },
+        "ktnn::CrossEntropy::weight_sum",
+        Kokkos::RangePolicy<ExecSpace, typename Kernel::WeightSum>(exec, 0, batch), kernel,
         Kokkos::Sum<double, Mem>(weight_sum));
-  T const keep = T(1) - smoothing, spread = smoothing / T(classes);
-  T const total = weighted ? weight_total : T(classes);
-  T const unweighted_scale = batch > 0 ? T(1) / T(batch) : T(0);
-  Kokkos::parallel_reduce(
-      "ktnn::CrossEntropy::options", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
-      KOKKOS_LAMBDA(int i, LossSums& sums) {
-        using Kokkos::exp;
-        using Kokkos::log;
-        auto const label = labels(i);
-        sums.count += 1.0;
-        if (!detail::accept_label(label, classes, i, sums, grad)) return;
-        // The gradient's scale 1 / W, and the factor that makes this
-        // sample's reported loss sum to the batch's weighted mean
-        // (LossSums::mean_loss() divides by the batch size). A batch whose
-        // labels all weigh 0 (W = 0) trains nothing and reports 0.
-        T scale = unweighted_scale;
-        double report = 1.0;
-        if (weighted) {
-          double const w_sum = weight_sum();
-          scale = w_sum > 0 ? T(1.0 / w_sum) : T(0);
-          report = w_sum > 0 ? double(batch) / w_sum : 0.0;
-        }
-        T top = logits(i, 0);
-        int arg = 0;
-        for (int j = 1; j < classes; ++j)
-          if (logits(i, j) > top) {
-            top = logits(i, j);
-            arg = j;
-          }
-        T sum = 0;
-        for (int j = 0; j < classes; ++j) sum += exp(logits(i, j) - top);
-        // -q_c = log(sum) + (top - x_c): the difference of logits first (exact
-        // for nearby ones), then the small log(sum).
-        T const log_sum = log(sum);
-        T const w_label = weighted ? T(weights(int(label))) : T(1);
-        T smooth = 0;
-        if (spread != T(0))
-          for (int j = 0; j < classes; ++j)
-            smooth += (weighted ? T(weights(j)) : T(1)) * (log_sum + (top - logits(i, j)));
-        T const loss = keep * w_label * (log_sum + (top - logits(i, int(label)))) + spread * smooth;
-        sums.loss += double(loss) * report;
-        sums.correct += arg == label ? 1.0 : 0.0;
-        if (want_grad) {
-          T const inv = T(1) / sum;
-          T const mass = keep * w_label + spread * total;
-          for (int j = 0; j < classes; ++j)
-            grad(i, j) = scale * (mass * exp(logits(i, j) - top) * inv -
-                                  (j == label ? keep * w_label : T(0)) -
-                                  spread * (weighted ? T(weights(j)) : T(1)));
-        }
-      },
-      Kokkos::Sum<LossSums, Mem>(result));
+  Kokkos::parallel_reduce("ktnn::CrossEntropy::options",
+                          Kokkos::RangePolicy<ExecSpace, typename Kernel::Rows>(exec, 0, batch),
+                          kernel, Kokkos::Sum<LossSums, Mem>(result));
 }
 }  // namespace detail
 
@@ -154,7 +218,7 @@ struct CrossEntropy {
   /// d(mean loss)/d(logits) into `grad`. A label outside [0, classes) is
   /// never used as an index: the sample is counted in
   /// LossSums::invalid_labels and gets zero loss and gradient.
-  template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Labels>
   void operator()(ExecSpace const& exec, Matrix<T const> logits, Labels const& labels,
                   Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
@@ -179,35 +243,14 @@ struct CrossEntropy {
                                          has_weights(), weights, weight_sum, T(weights_.total()));
       return;
     }
-    bool const want_grad = !grad.empty();
-    T const scale = batch > 0 ? T(1) / T(batch) : T(0);
     Kokkos::parallel_reduce(
         "ktnn::CrossEntropy", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
-        KOKKOS_LAMBDA(int i, LossSums& sums) {
-          using Kokkos::exp;
-          using Kokkos::log;
-          auto const label = labels(i);
-          sums.count += 1.0;
-          // Never index with an invalid label: count it, train nothing on it.
-          if (!detail::accept_label(label, classes, i, sums, grad)) return;
-          T top = logits(i, 0);
-          int arg = 0;
-          for (int j = 1; j < classes; ++j)
-            if (logits(i, j) > top) {
-              top = logits(i, j);
-              arg = j;
-            }
-          T sum = 0;
-          for (int j = 0; j < classes; ++j) sum += exp(logits(i, j) - top);
-          T const log_sum = log(sum);
-          sums.loss += double(log_sum + top - logits(i, int(label)));
-          sums.correct += arg == label ? 1.0 : 0.0;
-          if (want_grad) {
-            T const inv = T(1) / sum;
-            for (int j = 0; j < classes; ++j)
-              grad(i, j) = scale * (exp(logits(i, j) - top) * inv - (j == label ? T(1) : T(0)));
-          }
-        },
+        detail::CrossEntropyRows<T, Labels>{.logits = logits,
+                                            .labels = labels,
+                                            .grad = grad,
+                                            .classes = classes,
+                                            .want_grad = !grad.empty(),
+                                            .scale = batch > 0 ? T(1) / T(batch) : T(0)},
         Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(result));
   }
 

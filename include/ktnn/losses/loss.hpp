@@ -1,59 +1,17 @@
 #pragma once
-/// \file What a loss kernel reduces (LossSums: the summed loss, the number of
-/// correct predictions and the number of samples) and compute_loss, the public
-/// call of a loss on Views.
-///
-/// A loss is a type with a kernel-level call
-///   loss(exec, Matrix<T const> prediction, targets, Matrix<T> gradient,
-///        Kokkos::View<LossSums, memory space> sums)
-/// that reduces into a device scalar (so a training step never waits for the
-/// host) and writes d(mean loss)/d(prediction) unless `gradient` is empty.
+/// \file compute_loss, the public call of a loss (losses/loss_concept.hpp)
+/// on Views or Tensors, and what the class-label loss kernels share.
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/matrix.hpp>
+#include <ktnn/losses/loss_concept.hpp>
+#include <ktnn/losses/loss_sums.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
 #include <string>
 #include <type_traits>
-
-namespace ktnn {
-
-struct LossSums {
-  double loss = 0;     ///< sum over samples of the per-sample loss
-  double correct = 0;  ///< samples whose arg-max matched the label
-  double count = 0;    ///< samples
-  /// Samples whose class label was outside [0, classes): the kernel neither
-  /// read with it nor trained on them (zero loss and gradient); fit and
-  /// evaluate turn this into a ktnn::Error.
-  double invalid_labels = 0;
-  /// One of those labels (of largest magnitude, so the same whatever the
-  /// order of the reduction).
-  double bad_label = 0;
-  KOKKOS_INLINE_FUNCTION LossSums& operator+=(LossSums const& other) {
-    loss += other.loss;
-    correct += other.correct;
-    count += other.count;
-    if (other.invalid_labels > 0) {
-      double const a = bad_label < 0 ? -bad_label : bad_label;
-      double const b = other.bad_label < 0 ? -other.bad_label : other.bad_label;
-      if (invalid_labels == 0 || b > a || (b == a && other.bad_label > bad_label))
-        bad_label = other.bad_label;
-      invalid_labels += other.invalid_labels;
-    }
-    return *this;
-  }
-  double mean_loss() const { return count > 0 ? loss / count : 0.0; }
-  double accuracy() const { return count > 0 ? correct / count : 0.0; }
-};
-
-}  // namespace ktnn
-
-template <>
-struct Kokkos::reduction_identity<ktnn::LossSums> {
-  KOKKOS_FORCEINLINE_FUNCTION static ktnn::LossSums sum() { return {}; }
-};
 
 namespace ktnn {
 
@@ -72,6 +30,20 @@ KOKKOS_INLINE_FUNCTION bool accept_label(Label label, int classes, int i, LossSu
     for (int j = 0; j < classes; ++j) grad(i, j) = T(0);
   return false;
 }
+
+/// The largest entry of row i of x (classes columns) and its column, the
+/// first one on ties: a class-label loss's prediction.
+template <class T>
+KOKKOS_INLINE_FUNCTION void row_arg_max(Matrix<T const> const& x, int i, int classes, T& top,
+                                        int& arg) {
+  top = x(i, 0);
+  arg = 0;
+  for (int j = 1; j < classes; ++j)
+    if (x(i, j) > top) {
+      top = x(i, j);
+      arg = j;
+    }
+}
 }  // namespace detail
 
 /// Marks "no gradient wanted" in compute_loss.
@@ -87,6 +59,8 @@ void compute_loss(ExecSpace const& exec, Loss const& loss, Prediction const& pre
                   Targets const& targets,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> const& sums,
                   Gradient const& gradient = {}) {
+  static_assert(check_loss<Loss>(),
+                "ktnn::compute_loss: the loss does not meet the ktnn::Loss protocol (see above)");
   if constexpr (requires { prediction.view(); }) {
     compute_loss(exec, loss, prediction.view(), targets, sums, gradient);
   } else {

@@ -6,7 +6,6 @@
 /// that produce log-probabilities themselves.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/losses/loss.hpp>
 
@@ -16,6 +15,31 @@
 #include <type_traits>
 
 namespace ktnn {
+
+namespace detail {
+/// NLLLoss's kernel: a thread per sample.
+template <class T, class Labels>
+struct NegativeLogLikelihood {
+  Matrix<T const> input;
+  Labels labels;
+  Matrix<T> grad;
+  int classes;
+  bool want_grad;
+  T scale;
+  KOKKOS_FUNCTION void operator()(int i, LossSums& sums) const {
+    auto const label = labels(i);
+    sums.count += 1.0;
+    if (!detail::accept_label(label, classes, i, sums, grad)) return;
+    if (want_grad)
+      for (int j = 0; j < classes; ++j) grad(i, j) = j == label ? -scale : T(0);
+    T top;
+    int arg;
+    row_arg_max(input, i, classes, top, arg);
+    sums.loss -= double(input(i, int(label)));
+    sums.correct += arg == label ? 1.0 : 0.0;
+  }
+};
+}  // namespace detail
 
 struct NLLLoss {
   using target_type = int;  ///< a class index per sample
@@ -28,7 +52,7 @@ struct NLLLoss {
   /// elsewhere). A label outside [0, classes) is never used as an index, as
   /// in CrossEntropy: the sample is counted in LossSums::invalid_labels and
   /// gets zero loss and gradient.
-  template <class ExecSpace, class T, class Labels, class KtnnTU = ::ktnn::detail::ThisTU>
+  template <class ExecSpace, class T, class Labels>
   void operator()(ExecSpace const& exec, Matrix<T const> input, Labels const& labels,
                   Matrix<T> grad,
                   Kokkos::View<LossSums, typename ExecSpace::memory_space> result) const {
@@ -38,26 +62,14 @@ struct NLLLoss {
     if (classes <= 0) detail::fail("ktnn::NLLLoss", "an input with no classes");
     if (labels.extent(0) != std::size_t(batch))
       detail::fail("ktnn::NLLLoss", batch, " predictions but ", labels.extent(0), " labels");
-    bool const want_grad = !grad.empty();
-    T const scale = batch > 0 ? T(1) / T(batch) : T(0);
     Kokkos::parallel_reduce(
         "ktnn::NLLLoss", Kokkos::RangePolicy<ExecSpace>(exec, 0, batch),
-        KOKKOS_LAMBDA(int i, LossSums& sums) {
-          auto const label = labels(i);
-          sums.count += 1.0;
-          if (!detail::accept_label(label, classes, i, sums, grad)) return;
-          if (want_grad)
-            for (int j = 0; j < classes; ++j) grad(i, j) = j == label ? -scale : T(0);
-          T top = input(i, 0);
-          int arg = 0;
-          for (int j = 1; j < classes; ++j)
-            if (input(i, j) > top) {
-              top = input(i, j);
-              arg = j;
-            }
-          sums.loss -= double(input(i, int(label)));
-          sums.correct += arg == label ? 1.0 : 0.0;
-        },
+        detail::NegativeLogLikelihood<T, Labels>{.input = input,
+                                                 .labels = labels,
+                                                 .grad = grad,
+                                                 .classes = classes,
+                                                 .want_grad = !grad.empty(),
+                                                 .scale = batch > 0 ? T(1) / T(batch) : T(0)},
         Kokkos::Sum<LossSums, typename ExecSpace::memory_space>(result));
   }
 };

@@ -19,7 +19,6 @@
 /// bias, apply an activation or accumulate (beta = 1).
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/ops/space.hpp>
 
@@ -199,9 +198,24 @@ struct TeamGemm {
   }
 };
 
+/// The second pass of split-K: element e of C is the sum of its slices, in
+/// slice order, through the epilogue.
+template <class T, class Epilogue>
+struct SumSlices {
+  T const* partials;
+  int m, n, splits;
+  Epilogue epilogue;
+  KOKKOS_INLINE_FUNCTION void operator()(std::size_t e) const {
+    int const i = int(e / n), j = int(e - std::size_t(i) * n);
+    T sum = partials[e];
+    for (int s = 1; s < splits; ++s) sum += partials[std::size_t(s) * m * n + e];
+    epilogue(i, j, sum);
+  }
+};
+
 /// The device product: one launch, or two with split-K (slices, then their
 /// sum in slice order through the epilogue).
-template <class ExecSpace, class T, class Epilogue, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T, class Epilogue>
 void team_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                Epilogue const& epilogue, ops::Workspace<T> work) {
   using S = ops::TeamGemmShape;
@@ -219,15 +233,10 @@ void team_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matr
   Kokkos::parallel_for(label, policy.set_scratch_size(0, Kokkos::PerTeam(S::scratch_bytes<T>)),
                        kernel);
   if (splits == 1) return;
-  T const* partials = work.data;
   Kokkos::parallel_for(
       "ktnn::ops::gemm::sum_slices", Kokkos::RangePolicy<ExecSpace>(exec, 0, std::size_t(m) * n),
-      KOKKOS_LAMBDA(std::size_t e) {
-        int const i = int(e / n), j = int(e - std::size_t(i) * n);
-        T sum = partials[e];
-        for (int s = 1; s < splits; ++s) sum += partials[std::size_t(s) * m * n + e];
-        epilogue(i, j, sum);
-      });
+      SumSlices<T, Epilogue>{
+          .partials = work.data, .m = m, .n = n, .splits = splits, .epilogue = epilogue});
 }
 
 }  // namespace ktnn::detail
@@ -325,18 +334,26 @@ KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> 
 }
 
 /// The host kernel: one MR x NR register tile of C per work item.
-template <int MR, int NR, class ExecSpace, class T, class Epilogue,
-          class KtnnTU = ::ktnn::detail::ThisTU>
+template <int MR, int NR, class T, class Epilogue>
+struct RegisterGemm {
+  Matrix<T const> a, b;
+  int tiles_m;
+  Epilogue epilogue;
+  KOKKOS_INLINE_FUNCTION void operator()(int t) const {
+    int const tj = t / tiles_m;  // consecutive work items share a B panel
+    int const ti = t - tj * tiles_m;
+    gemm_tile<MR, NR>(a, b, ti * MR, tj * NR, epilogue);
+  }
+};
+
+template <int MR, int NR, class ExecSpace, class T, class Epilogue>
 void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                    Epilogue const& epilogue) {
   int const tiles_m = (a.rows + MR - 1) / MR;
   int const tiles_n = (b.cols + NR - 1) / NR;
   Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n), KOKKOS_LAMBDA(int t) {
-        int const tj = t / tiles_m;  // consecutive work items share a B panel
-        int const ti = t - tj * tiles_m;
-        gemm_tile<MR, NR>(a, b, ti * MR, tj * NR, epilogue);
-      });
+      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n),
+      RegisterGemm<MR, NR, T, Epilogue>{.a = a, .b = b, .tiles_m = tiles_m, .epilogue = epilogue});
 }
 
 /// The host kernel's tiles run one after another by the calling thread: the
@@ -367,10 +384,22 @@ inline void blas_call(CBLAS_TRANSPOSE ta, int m, int n, int k, double const* a, 
   cblas_dgemm(CblasRowMajor, ta, CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
+/// The epilogue applied in place to a product BLAS wrote into its output `c`.
+template <class Output, class Epilogue>
+struct EpilogueInPlace {
+  Output c;
+  int n;
+  Epilogue epilogue;
+  KOKKOS_INLINE_FUNCTION void operator()(int e) const {
+    int const i = e / n, j = e - (e / n) * n;
+    epilogue(i, j, c(i, j));
+  }
+};
+
 /// Computes the product with CBLAS into the epilogue's output, then applies
 /// the epilogue there (a StoreScaled epilogue maps onto BLAS's beta). Returns
 /// false where BLAS cannot take the operands' strides.
-template <class ExecSpace, class T, class Epilogue, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T, class Epilogue>
 bool blas_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                Epilogue const& epilogue) {
   auto const c = epilogue.output();
@@ -401,16 +430,32 @@ bool blas_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matr
     blas_call(ta, m, b.cols, k, a.data, lda, b.data, ldb, T(0), c.data,
               leading(c.row_stride, b.cols, m));
     int const n = b.cols;
-    Kokkos::parallel_for(
-        label, Kokkos::RangePolicy<ExecSpace>(exec, 0, m * n), KOKKOS_LAMBDA(int e) {
-          int const i = e / n, j = e - (e / n) * n;
-          epilogue(i, j, c(i, j));
-        });
+    Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, m * n),
+                         EpilogueInPlace<std::remove_const_t<decltype(c)>, Epilogue>{
+                             .c = c, .n = n, .epilogue = epilogue});
   }
   return true;
 }
 #endif
 
+}  // namespace ktnn::detail
+
+namespace ktnn::detail {
+/// One 32 x 32 tile of ops::transpose per work item.
+template <class T>
+struct TransposeTiles {
+  static constexpr int tile = 32;
+  Matrix<T const> a;
+  Matrix<T> b;
+  int tiles_j;
+  KOKKOS_INLINE_FUNCTION void operator()(int t) const {
+    int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
+    int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
+    int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
+    for (int i = i0; i < i1; ++i)
+      for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
+  }
+};
 }  // namespace ktnn::detail
 
 namespace ktnn::ops {
@@ -463,22 +508,16 @@ void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T 
 
 /// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
 /// within a few cache lines per work item.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T>
 void transpose(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T> b) {
   if (a.rows != b.cols || a.cols != b.rows)
     ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
                        b.rows, "x", b.cols);
-  constexpr int tile = 32;
-  int const tiles_i = (a.rows + tile - 1) / tile;
-  int const tiles_j = (a.cols + tile - 1) / tile;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j), KOKKOS_LAMBDA(int t) {
-        int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
-        int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
-        int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
-        for (int i = i0; i < i1; ++i)
-          for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
-      });
+  using Kernel = ktnn::detail::TransposeTiles<T>;
+  int const tiles_i = (a.rows + Kernel::tile - 1) / Kernel::tile;
+  int const tiles_j = (a.cols + Kernel::tile - 1) / Kernel::tile;
+  Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j),
+                       Kernel{.a = a, .b = b, .tiles_j = tiles_j});
 }
 
 }  // namespace ktnn::ops

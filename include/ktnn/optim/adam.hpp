@@ -4,9 +4,9 @@
 /// One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/optimizer_base.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ktnn {
@@ -70,6 +71,22 @@ KOKKOS_INLINE_FUNCTION bool adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RE
   }
   return bad;
 }
+
+/// Adam's kernel: the update of a range, the first step with a non-finite
+/// gradient into `flag`.
+template <class T, class MemorySpace>
+struct AdamStep {
+  T* p;
+  T const* g;
+  T* m;
+  T* v;
+  AdamCoefficients<T> c;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 template <class T = float>
@@ -83,12 +100,24 @@ struct AdamOptions {
 };
 
 template <class T, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
-class Adam {
+class Adam : public OptimizerBase<Adam<T, ExecutionSpace>, T, ExecutionSpace, AdamOptions<T>> {
+  using Base = OptimizerBase<Adam, T, ExecutionSpace, AdamOptions<T>>;
+
  public:
-  using value_type = T;
-  using execution_space = ExecutionSpace;
-  using memory_space = typename ExecutionSpace::memory_space;
+  using typename Base::memory_space;
   using Options = AdamOptions<T>;
+  static constexpr char const* name = "Adam";
+  /// The options a checkpoint saves (after "steps") and validate checks;
+  /// decoupled_weight_decay is in the state's name (state_type).
+  static constexpr auto option_fields() {
+    using R = OptionRange;
+    return std::tuple{
+        OptionField<Options, T>{"lr", &Options::lr, R::non_negative},
+        OptionField<Options, T>{"beta1", &Options::beta1, R::unit_half_open},
+        OptionField<Options, T>{"beta2", &Options::beta2, R::unit_half_open},
+        OptionField<Options, T>{"eps", &Options::eps, R::positive},
+        OptionField<Options, T>{"weight_decay", &Options::weight_decay, R::non_negative}};
+  }
 
   template <class Model>
     requires requires(Model const& m) { m.parameters(); }
@@ -96,112 +125,51 @@ class Adam {
       : Adam(model.parameters().extent(0), options, model.execution()) {}
 
   Adam(std::size_t param_count, Options options, ExecutionSpace const& exec = {})
-      : exec_(exec),
-        options_(options),
+      : Base(options, exec),
         m_(Kokkos::view_alloc(exec, "ktnn::Adam::first_moment"), param_count),
-        v_(Kokkos::view_alloc(exec, "ktnn::Adam::second_moment"), param_count),
-        non_finite_(exec, "ktnn::Adam") {
-    validate(options, "ktnn::Adam");
-  }
+        v_(Kokkos::view_alloc(exec, "ktnn::Adam::second_moment"), param_count) {}
 
-  /// The options; changes are checked at the next step().
-  Options& options() { return options_; }
-  std::int64_t steps() const { return steps_; }
-  /// The learning rate of the next step (what a schedule sets).
-  T learning_rate() const { return options_.lr; }
-  void set_learning_rate(T lr) {
-    detail::check_option("ktnn::Adam::set_learning_rate", "lr", lr, lr >= T(0),
-                         "a finite value >= 0");
-    options_.lr = lr;
-  }
-  /// The first step (1-based) whose gradients held a NaN or Inf (those
-  /// elements were not updated), or -1. Waits for the device.
-  std::int64_t non_finite_step() const { return non_finite_.first(); }
-  void clear_non_finite() { non_finite_.clear(); }
-
-  /// Throws ktnn::Error naming the option, its value and the allowed range.
-  static void validate(Options const& o, char const* operation) {
-    detail::check_option(operation, "lr", o.lr, o.lr >= T(0), "a finite value >= 0");
-    detail::check_option(operation, "beta1", o.beta1, o.beta1 >= T(0) && o.beta1 < T(1), "[0, 1)");
-    detail::check_option(operation, "beta2", o.beta2, o.beta2 >= T(0) && o.beta2 < T(1), "[0, 1)");
-    detail::check_option(operation, "eps", o.eps, o.eps > T(0), "a finite value > 0");
-    detail::check_option(operation, "weight_decay", o.weight_decay, o.weight_decay >= T(0),
-                         "a finite value >= 0");
-  }
   Kokkos::View<T*, memory_space> const& first_moment() const { return m_; }
   Kokkos::View<T*, memory_space> const& second_moment() const { return v_; }
 
   /// The checkpoint protocol (optim/state.hpp). Adam with decoupled weight
   /// decay is AdamW, whichever class made it.
-  std::string state_type() const { return options_.decoupled_weight_decay ? "AdamW" : "Adam"; }
+  std::string state_type() const {
+    return this->options_.decoupled_weight_decay ? "AdamW" : "Adam";
+  }
   /// PyTorch's state "exp_avg" and "exp_avg_sq".
   std::vector<StateTensor<T, memory_space>> state_tensors() const {
     return {{"exp_avg", m_}, {"exp_avg_sq", v_}};
   }
-  /// The step count (the bias corrections depend on it) and the options.
-  Counters export_counters() const {
-    auto const& o = options_;
-    return {{"steps", detail::counter_text(steps_)},
-            {"lr", detail::counter_text(o.lr)},
-            {"beta1", detail::counter_text(o.beta1)},
-            {"beta2", detail::counter_text(o.beta2)},
-            {"eps", detail::counter_text(o.eps)},
-            {"weight_decay", detail::counter_text(o.weight_decay)}};
-  }
-  void import_counters(Counters const& counters, bool check_only = false) {
-    detail::CounterReader in(counters, "ktnn::" + state_type() + "::import_counters");
-    auto const steps = in.get<std::int64_t>("steps");
-    Options o = options_;
-    o.lr = in.get<T>("lr");
-    o.beta1 = in.get<T>("beta1");
-    o.beta2 = in.get<T>("beta2");
-    o.eps = in.get<T>("eps");
-    o.weight_decay = in.get<T>("weight_decay");
-    in.finish();
-    detail::check_steps(in, steps);
-    validate(o, in.operation().c_str());
-    if (check_only) return;
-    options_ = o;
-    steps_ = steps;
-  }
 
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
-    if (params.extent(0) != grads.extent(0) || params.extent(0) != m_.extent(0))
-      detail::fail("ktnn::Adam::step", params.extent(0), " parameters, ", grads.extent(0),
-                   " gradients, state for ", m_.extent(0));
-    validate(options_, "ktnn::Adam::step");
-    ++steps_;
+    char const* const label = "ktnn::Adam::step";
+    this->check_step(label, params, grads, m_);
+    Options const& o = this->options_;
+    std::int64_t const steps = ++this->steps_;
     // Bias corrections on the host in double, once per step.
-    double const c1 = 1.0 - std::pow(double(options_.beta1), double(steps_));
-    double const c2 = 1.0 - std::pow(double(options_.beta2), double(steps_));
-    T const lr = options_.lr, b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps;
+    double const c1 = 1.0 - std::pow(double(o.beta1), double(steps));
+    double const c2 = 1.0 - std::pow(double(o.beta2), double(steps));
+    T const lr = o.lr, b1 = o.beta1, b2 = o.beta2, eps = o.eps;
     T const step_size = T(double(lr) / c1);
     T const inv_sqrt_c2 = T(1.0 / std::sqrt(c2));
-    T const l2 = options_.decoupled_weight_decay ? T(0) : options_.weight_decay;
-    T const shrink = options_.decoupled_weight_decay ? T(1) - lr * options_.weight_decay : T(1);
+    T const l2 = o.decoupled_weight_decay ? T(0) : o.weight_decay;
+    T const shrink = o.decoupled_weight_decay ? T(1) - lr * o.weight_decay : T(1);
     detail::AdamCoefficients<T> const c{step_size, b1, b2, eps, inv_sqrt_c2, l2, shrink};
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const m = m_.data();
-    T* const v = v_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_;
-    ops::for_each_range(
-        exec_, "ktnn::Adam::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
-        });
+    ops::for_each_range(this->exec_, label, params.extent(0),
+                        detail::AdamStep<T, memory_space>{.p = params.data(),
+                                                          .g = grads.data(),
+                                                          .m = m_.data(),
+                                                          .v = v_.data(),
+                                                          .c = c,
+                                                          .flag = this->non_finite_.flag,
+                                                          .step = steps});
   }
 
  private:
-  ExecutionSpace exec_;
-  Options options_;
   Kokkos::View<T*, memory_space> m_;
   Kokkos::View<T*, memory_space> v_;
-  detail::NonFiniteFlag<ExecutionSpace> non_finite_;
-  std::int64_t steps_ = 0;
 };
 
 template <class Model>

@@ -14,10 +14,10 @@
 /// makes the norm Inf, the finite gradients 0 and itself NaN.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/ops/space.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/forwarding.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -67,10 +67,63 @@ std::size_t clip_partials(ExecSpace const& exec, std::size_t n) {
   }
 }
 
+/// The kernels of clip_gradient_norm, one tag each: the partial sums of
+/// squares (a team per contiguous block on devices, a fixed block per work
+/// item on host spaces), their total in order (norm and factor into device
+/// scalars), and the scaling (the range body of ops::for_each_range).
+template <class ExecSpace, class T>
+struct ClipGradientNorm {
+  struct TeamSquares {};
+  struct BlockSquares {};
+  struct Total {};
+  using Mem = typename ExecSpace::memory_space;
+  using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
+
+  T* g;
+  std::size_t n, parts, per_team;
+  double* sums;
+  T max_norm;
+  Kokkos::View<T, Mem> norm, factor;
+
+  /// Neighbouring threads on neighbouring elements; the team's reduction has
+  /// a fixed shape.
+  KOKKOS_FUNCTION void operator()(TeamSquares, member_type const& team) const {
+    std::size_t const begin = std::size_t(team.league_rank()) * per_team;
+    std::size_t const end = begin + per_team < n ? begin + per_team : n;
+    double sum = 0;
+    Kokkos::parallel_reduce(
+        Kokkos::TeamThreadRange(team, begin, end),
+        [&](std::size_t i, double& local) {
+          double const v = double(g[i]);
+          local += v * v;
+        },
+        sum);
+    Kokkos::single(Kokkos::PerTeam(team), [&] { sums[team.league_rank()] = sum; });
+  }
+  KOKKOS_FUNCTION void operator()(BlockSquares, std::size_t c) const {
+    std::size_t const begin = c * clip_host_block;
+    std::size_t const end = begin + clip_host_block < n ? begin + clip_host_block : n;
+    sums[c] = sum_of_squares(g, begin, end);
+  }
+  /// PyTorch: factor = max_norm / (norm + 1e-6), in the gradients' type.
+  KOKKOS_FUNCTION void operator()(Total, int) const {
+    double total = 0;
+    for (std::size_t c = 0; c < parts; ++c) total += sums[c];
+    T const value = T(Kokkos::sqrt(total));
+    norm() = value;
+    factor() = max_norm / (value + T(1e-6));
+  }
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    T const f = factor();
+    // Clamped to 1, where nothing changes; a NaN factor scales (to NaN).
+    if (!(f >= T(1))) scale_range(g, begin, end, f);
+  }
+};
+
 /// The three kernels: partial sums of squares, their total in order (norm and
 /// factor into device scalars), the scaling. `partial` holds at least
 /// clip_partials(exec, n) values.
-template <class ExecSpace, class T, class KtnnTU = ::ktnn::detail::ThisTU>
+template <class ExecSpace, class T>
 void clip_gradient_norm(ExecSpace const& exec, T* g, std::size_t n, T max_norm,
                         Kokkos::View<double*, typename ExecSpace::memory_space> const& partial,
                         Kokkos::View<T, typename ExecSpace::memory_space> const& norm,
@@ -79,56 +132,30 @@ void clip_gradient_norm(ExecSpace const& exec, T* g, std::size_t n, T max_norm,
   if (partial.extent(0) < parts)
     fail("ktnn::clip_gradient_norm", "room for ", partial.extent(0), " partial sums, ", parts,
          " needed for ", n, " gradients");
-  double* const sums = partial.data();
+  using Kernel = ClipGradientNorm<ExecSpace, T>;
+  Kernel const kernel{.g = g,
+                      .n = n,
+                      .parts = parts,
+                      .per_team = parts > 0 ? (n + parts - 1) / parts : 0,
+                      .sums = partial.data(),
+                      .max_norm = max_norm,
+                      .norm = norm,
+                      .factor = factor};
   if (parts > 0) {
     if constexpr (ops::device_kernels<ExecSpace>) {
-      // A team per contiguous block, neighbouring threads on neighbouring
-      // elements; the team's reduction has a fixed shape.
-      std::size_t const per_team = (n + parts - 1) / parts;
-      using Policy = Kokkos::TeamPolicy<ExecSpace>;
-      Kokkos::parallel_for(
-          "ktnn::clip_gradient_norm::squares",
-          Policy(exec, int(parts), ops::device_team_size<ExecSpace>),
-          KOKKOS_LAMBDA(typename Policy::member_type const& team) {
-            std::size_t const begin = std::size_t(team.league_rank()) * per_team;
-            std::size_t const end = begin + per_team < n ? begin + per_team : n;
-            double sum = 0;
-            Kokkos::parallel_reduce(
-                Kokkos::TeamThreadRange(team, begin, end),
-                [&](std::size_t i, double& local) {
-                  double const v = double(g[i]);
-                  local += v * v;
-                },
-                sum);
-            Kokkos::single(Kokkos::PerTeam(team), [&] { sums[team.league_rank()] = sum; });
-          });
+      Kokkos::parallel_for("ktnn::clip_gradient_norm::squares",
+                           Kokkos::TeamPolicy<ExecSpace, typename Kernel::TeamSquares>(
+                               exec, int(parts), ops::device_team_size<ExecSpace>),
+                           kernel);
     } else {
       Kokkos::parallel_for(
-          "ktnn::clip_gradient_norm::squares", Kokkos::RangePolicy<ExecSpace>(exec, 0, parts),
-          KOKKOS_LAMBDA(std::size_t c) {
-            std::size_t const begin = c * clip_host_block;
-            std::size_t const end = begin + clip_host_block < n ? begin + clip_host_block : n;
-            sums[c] = sum_of_squares(g, begin, end);
-          });
+          "ktnn::clip_gradient_norm::squares",
+          Kokkos::RangePolicy<ExecSpace, typename Kernel::BlockSquares>(exec, 0, parts), kernel);
     }
   }
-  // PyTorch: factor = max_norm / (norm + 1e-6), in the gradients' type.
-  Kokkos::parallel_for(
-      "ktnn::clip_gradient_norm::total", Kokkos::RangePolicy<ExecSpace>(exec, 0, 1),
-      KOKKOS_LAMBDA(int) {
-        double total = 0;
-        for (std::size_t c = 0; c < parts; ++c) total += sums[c];
-        T const value = T(Kokkos::sqrt(total));
-        norm() = value;
-        factor() = max_norm / (value + T(1e-6));
-      });
-  ops::for_each_range(
-      exec, "ktnn::clip_gradient_norm::scale", n,
-      KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-        T const f = factor();
-        // Clamped to 1, where nothing changes; a NaN factor scales (to NaN).
-        if (!(f >= T(1))) scale_range(g, begin, end, f);
-      });
+  Kokkos::parallel_for("ktnn::clip_gradient_norm::total",
+                       Kokkos::RangePolicy<ExecSpace, typename Kernel::Total>(exec, 0, 1), kernel);
+  ops::for_each_range(exec, "ktnn::clip_gradient_norm::scale", n, kernel);
 }
 }  // namespace detail
 
@@ -204,92 +231,51 @@ Kokkos::View<typename Model::value_type, typename Model::memory_space> clip_grad
 /// An optimizer whose every step first clips the gradients to a global norm
 /// (what clip_grad_norm_ before optimizer.step() does in PyTorch), usable
 /// wherever the optimizer is: fit, train_step, the physics-informed
-/// train_step. It holds a reference: the optimizer must outlive it.
-template <class Optimizer>
-class Clipped {
+/// train_step. It holds a reference: the optimizer must outlive it. Its
+/// checkpoint state (optim/state.hpp) is the wrapped optimizer's, plus max_norm.
+template <class Inner>
+class Clipped : public ForwardingOptimizer<Clipped<Inner>, Inner> {
+  using Base = ForwardingOptimizer<Clipped, Inner>;
+  friend Base;
+
  public:
-  using value_type = typename Optimizer::value_type;
-  using execution_space = typename Optimizer::execution_space;
-  using memory_space = typename Optimizer::memory_space;
+  using typename Base::execution_space;
+  using typename Base::memory_space;
+  using typename Base::value_type;
+  static constexpr char const* name = "Clipped";
 
   /// `exec` should be the model's (model.execution()).
-  Clipped(Optimizer& optimizer, value_type max_norm, execution_space const& exec = {})
-      : optimizer_(optimizer), clip_(max_norm, exec) {}
-  Clipped(Optimizer&&, value_type, execution_space const& = {}) = delete;  // would dangle
+  Clipped(Inner& optimizer, value_type max_norm, execution_space const& exec = {})
+      : Base(optimizer), clip_(max_norm, exec) {}
+  Clipped(Inner&&, value_type, execution_space const& = {}) = delete;  // would dangle
 
   void step(Kokkos::View<value_type*, memory_space> const& params,
             Kokkos::View<value_type*, memory_space> const& grads) {
     clip_(grads);
-    optimizer_.step(params, grads);
+    this->optimizer().step(params, grads);
   }
 
   /// The norm of the last step's gradients before clipping (a device scalar).
   Kokkos::View<value_type, memory_space> const& norm() const { return clip_.norm(); }
   GradientClipper<value_type, execution_space>& clipper() { return clip_; }
-  Optimizer& optimizer() const { return optimizer_; }
 
   std::int64_t steps() const
-    requires requires(Optimizer const& o) { o.steps(); }
+    requires requires(Inner const& o) { o.steps(); }
   {
-    return optimizer_.steps();
-  }
-  value_type learning_rate() const
-    requires requires(Optimizer const& o) { o.learning_rate(); }
-  {
-    return optimizer_.learning_rate();
-  }
-  void set_learning_rate(value_type lr)
-    requires requires(Optimizer& o) { o.set_learning_rate(value_type{}); }
-  {
-    optimizer_.set_learning_rate(lr);
-  }
-  std::int64_t non_finite_step() const
-    requires requires(Optimizer const& o) { o.non_finite_step(); }
-  {
-    return optimizer_.non_finite_step();
-  }
-  void clear_non_finite()
-    requires requires(Optimizer& o) { o.clear_non_finite(); }
-  {
-    optimizer_.clear_non_finite();
-  }
-
-  /// The checkpoint protocol (optim/state.hpp): the wrapped optimizer's
-  /// tensors, its counters under "optimizer.", and max_norm.
-  std::string state_type() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return "Clipped<" + std::string(optimizer_.state_type()) + ">";
-  }
-  std::vector<StateTensor<value_type, memory_space>> state_tensors() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return optimizer_.state_tensors();
-  }
-  Counters export_counters() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    Counters out{{"max_norm", detail::counter_text(clip_.max_norm())}};
-    for (auto const& [key, value] : optimizer_.export_counters()) out["optimizer." + key] = value;
-    return out;
-  }
-  void import_counters(Counters const& counters, bool check_only = false)
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    detail::CounterReader in(counters, "ktnn::Clipped::import_counters");
-    auto const max_norm = in.get<value_type>("max_norm");
-    auto const inner = in.sub("optimizer.");
-    in.finish();
-    detail::check_option(in.operation().c_str(), "max_norm", max_norm, max_norm > value_type(0),
-                         "a finite value > 0");
-    optimizer_.import_counters(inner, true);
-    if (check_only) return;
-    optimizer_.import_counters(inner);
-    clip_.set_max_norm(max_norm);
+    return this->optimizer().steps();
   }
 
  private:
-  Optimizer& optimizer_;
+  Counters own_counters() const { return {{"max_norm", detail::counter_text(clip_.max_norm())}}; }
+  value_type read_counters(detail::CounterReader& in) const {
+    return in.get<value_type>("max_norm");
+  }
+  void check_counters(value_type max_norm, detail::CounterReader const& in) const {
+    detail::check_option(in.operation().c_str(), "max_norm", max_norm, max_norm > value_type(0),
+                         "a finite value > 0");
+  }
+  void apply_counters(value_type max_norm) { clip_.set_max_norm(max_norm); }
+
   GradientClipper<value_type, execution_space> clip_;
 };
 

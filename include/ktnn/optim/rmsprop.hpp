@@ -5,15 +5,16 @@
 /// gradient. One kernel over the whole parameter arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/optimizer_base.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ktnn {
@@ -82,6 +83,24 @@ KOKKOS_INLINE_FUNCTION bool rmsprop_update(T* KOKKOS_RESTRICT p, T const* KOKKOS
   }
   return bad;
 }
+
+/// RMSprop's kernel: the update of a range, the first step with a
+/// non-finite gradient into `flag`.
+template <class T, class MemorySpace>
+struct RMSpropStep {
+  T* p;
+  T const* g;
+  T* square;
+  T* average;
+  T* buffer;
+  RMSpropCoefficients<T> c;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (rmsprop_update(p, g, square, average, buffer, begin, end, c))
+      Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 /// torch.optim.RMSprop's options and defaults.
@@ -96,12 +115,26 @@ struct RMSpropOptions {
 };
 
 template <class T, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
-class RMSprop {
+class RMSprop
+    : public OptimizerBase<RMSprop<T, ExecutionSpace>, T, ExecutionSpace, RMSpropOptions<T>> {
+  using Base = OptimizerBase<RMSprop, T, ExecutionSpace, RMSpropOptions<T>>;
+  friend Base;
+
  public:
-  using value_type = T;
-  using execution_space = ExecutionSpace;
-  using memory_space = typename ExecutionSpace::memory_space;
+  using typename Base::memory_space;
   using Options = RMSpropOptions<T>;
+  static constexpr char const* name = "RMSprop";
+  /// The options a checkpoint saves (after "steps") and validate checks.
+  static constexpr auto option_fields() {
+    using R = OptionRange;
+    return std::tuple{
+        OptionField<Options, T>{"lr", &Options::lr, R::non_negative},
+        OptionField<Options, T>{"alpha", &Options::alpha, R::unit_closed},
+        OptionField<Options, T>{"eps", &Options::eps, R::positive},
+        OptionField<Options, T>{"weight_decay", &Options::weight_decay, R::non_negative},
+        OptionField<Options, T>{"momentum", &Options::momentum, R::non_negative},
+        OptionField<Options, bool>{"centered", &Options::centered}};
+  }
 
   /// State shaped like `model`'s parameter arena.
   template <class Model>
@@ -110,13 +143,10 @@ class RMSprop {
       : RMSprop(model.parameters().extent(0), options, model.execution()) {}
 
   /// The buffers of momentum and of the centered average exist only when
-  /// their option is on here.
+  /// their option is on here (through options() later, the step throws).
   RMSprop(std::size_t param_count, Options options, ExecutionSpace const& exec = {})
-      : exec_(exec),
-        options_(options),
-        square_(Kokkos::view_alloc(exec, "ktnn::RMSprop::square_average"), param_count),
-        non_finite_(exec, "ktnn::RMSprop") {
-    validate(options, "ktnn::RMSprop");
+      : Base(options, exec),
+        square_(Kokkos::view_alloc(exec, "ktnn::RMSprop::square_average"), param_count) {
     if (options.centered)
       average_ = Kokkos::View<T*, memory_space>(
           Kokkos::view_alloc(exec, "ktnn::RMSprop::gradient_average"), param_count);
@@ -125,40 +155,12 @@ class RMSprop {
           Kokkos::view_alloc(exec, "ktnn::RMSprop::momentum_buffer"), param_count);
   }
 
-  /// The options; changes are checked at the next step() (momentum and
-  /// centered can only be switched on at construction: they need buffers).
-  Options& options() { return options_; }
-  std::int64_t steps() const { return steps_; }
-  /// The learning rate of the next step (what a schedule sets).
-  T learning_rate() const { return options_.lr; }
-  void set_learning_rate(T lr) {
-    detail::check_option("ktnn::RMSprop::set_learning_rate", "lr", lr, lr >= T(0),
-                         "a finite value >= 0");
-    options_.lr = lr;
-  }
-  /// The first step (1-based) whose gradients held a NaN or Inf (those
-  /// elements were not updated), or -1. Waits for the device.
-  std::int64_t non_finite_step() const { return non_finite_.first(); }
-  void clear_non_finite() { non_finite_.clear(); }
-
-  /// Throws ktnn::Error naming the option, its value and the allowed range.
-  static void validate(Options const& o, char const* operation) {
-    detail::check_option(operation, "lr", o.lr, o.lr >= T(0), "a finite value >= 0");
-    detail::check_option(operation, "alpha", o.alpha, o.alpha >= T(0) && o.alpha <= T(1), "[0, 1]");
-    detail::check_option(operation, "eps", o.eps, o.eps > T(0), "a finite value > 0");
-    detail::check_option(operation, "weight_decay", o.weight_decay, o.weight_decay >= T(0),
-                         "a finite value >= 0");
-    detail::check_option(operation, "momentum", o.momentum, o.momentum >= T(0),
-                         "a finite value >= 0");
-  }
   /// PyTorch's state "square_avg", "grad_avg" (centered) and
   /// "momentum_buffer" (momentum); the last two are empty when off.
   Kokkos::View<T*, memory_space> const& square_average() const { return square_; }
   Kokkos::View<T*, memory_space> const& gradient_average() const { return average_; }
   Kokkos::View<T*, memory_space> const& momentum_buffer() const { return buffer_; }
 
-  /// The checkpoint protocol (optim/state.hpp).
-  std::string state_type() const { return "RMSprop"; }
   /// PyTorch's state "square_avg", and "momentum_buffer" and "grad_avg" when
   /// the optimizer was made with momentum and centered.
   std::vector<StateTensor<T, memory_space>> state_tensors() const {
@@ -167,82 +169,48 @@ class RMSprop {
     if (average_.data()) out.push_back({"grad_avg", average_});
     return out;
   }
-  Counters export_counters() const {
-    auto const& o = options_;
-    return {{"steps", detail::counter_text(steps_)},
-            {"lr", detail::counter_text(o.lr)},
-            {"alpha", detail::counter_text(o.alpha)},
-            {"eps", detail::counter_text(o.eps)},
-            {"weight_decay", detail::counter_text(o.weight_decay)},
-            {"momentum", detail::counter_text(o.momentum)},
-            {"centered", detail::counter_text(o.centered)}};
-  }
-  void import_counters(Counters const& counters, bool check_only = false) {
-    detail::CounterReader in(counters, "ktnn::RMSprop::import_counters");
-    auto const steps = in.get<std::int64_t>("steps");
-    Options o = options_;
-    o.lr = in.get<T>("lr");
-    o.alpha = in.get<T>("alpha");
-    o.eps = in.get<T>("eps");
-    o.weight_decay = in.get<T>("weight_decay");
-    o.momentum = in.get<T>("momentum");
-    o.centered = in.get<bool>("centered");
-    in.finish();
-    detail::check_steps(in, steps);
-    validate(o, in.operation().c_str());
-    if (o.momentum > T(0) && !buffer_.data())
-      detail::fail(in.operation(), "counter 'momentum' is ", o.momentum,
-                   ", but this optimizer was made without momentum (no momentum buffer)");
-    if (o.centered && !average_.data())
-      detail::fail(in.operation(),
-                   "counter 'centered' is true, but this optimizer was made without it (no "
-                   "gradient average)");
-    if (check_only) return;
-    options_ = o;
-    steps_ = steps;
-  }
 
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
-    if (params.extent(0) != grads.extent(0) || params.extent(0) != square_.extent(0))
-      detail::fail("ktnn::RMSprop::step", params.extent(0), " parameters, ", grads.extent(0),
-                   " gradients, state for ", square_.extent(0));
-    validate(options_, "ktnn::RMSprop::step");
-    if (options_.momentum > T(0) && !buffer_.data())
-      detail::fail("ktnn::RMSprop::step", "option momentum is ", options_.momentum,
+    char const* const label = "ktnn::RMSprop::step";
+    this->check_step(label, params, grads, square_);
+    Options const& o = this->options_;
+    if (o.momentum > T(0) && !buffer_.data())
+      detail::fail(label, "option momentum is ", o.momentum,
                    ", but the optimizer was made without momentum (no momentum buffer)");
-    if (options_.centered && !average_.data())
-      detail::fail("ktnn::RMSprop::step",
+    if (o.centered && !average_.data())
+      detail::fail(label,
                    "option centered is on, but the optimizer was made without it (no gradient "
                    "average)");
-    detail::RMSpropCoefficients<T> const c{options_.lr,       options_.alpha,
-                                           options_.eps,      options_.weight_decay,
-                                           options_.momentum, options_.centered};
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const square = square_.data();
-    T* const average = average_.data();
-    T* const buffer = buffer_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_ + 1;
-    ops::for_each_range(
-        exec_, "ktnn::RMSprop::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::rmsprop_update(p, g, square, average, buffer, begin, end, c))
-            Kokkos::atomic_min(&flag(), step);
-        });
-    ++steps_;
+    detail::RMSpropCoefficients<T> const c{o.lr,           o.alpha,    o.eps,
+                                           o.weight_decay, o.momentum, o.centered};
+    ops::for_each_range(this->exec_, label, params.extent(0),
+                        detail::RMSpropStep<T, memory_space>{.p = params.data(),
+                                                             .g = grads.data(),
+                                                             .square = square_.data(),
+                                                             .average = average_.data(),
+                                                             .buffer = buffer_.data(),
+                                                             .c = c,
+                                                             .flag = this->non_finite_.flag,
+                                                             .step = this->steps_ + 1});
+    ++this->steps_;
   }
 
  private:
-  ExecutionSpace exec_;
-  Options options_;
+  /// A checkpoint cannot switch momentum or centered on: their buffers are missing.
+  void check_imported(Options const& o, std::string const& operation) const {
+    if (o.momentum > T(0) && !buffer_.data())
+      detail::fail(operation, "counter 'momentum' is ", o.momentum,
+                   ", but this optimizer was made without momentum (no momentum buffer)");
+    if (o.centered && !average_.data())
+      detail::fail(operation,
+                   "counter 'centered' is true, but this optimizer was made without it (no "
+                   "gradient average)");
+  }
+
   Kokkos::View<T*, memory_space> square_;
   Kokkos::View<T*, memory_space> average_;
   Kokkos::View<T*, memory_space> buffer_;
-  detail::NonFiniteFlag<ExecutionSpace> non_finite_;
-  std::int64_t steps_ = 0;
 };
 
 template <class Model>

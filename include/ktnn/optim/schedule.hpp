@@ -19,6 +19,8 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/forwarding.hpp>
+#include <ktnn/optim/optimizer_concept.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -258,9 +260,8 @@ class ReduceLROnPlateau {
 
   /// step(metric, optimizer.learning_rate()), setting the optimizer's rate;
   /// returns whether it was reduced.
-  template <class Optimizer>
-    requires requires(Optimizer& o) { o.set_learning_rate(o.learning_rate()); }
-  bool step(double metric, Optimizer& optimizer) {
+  template <Optimizer O>
+  bool step(double metric, O& optimizer) {
     using T = decltype(optimizer.learning_rate());
     double const lr = double(optimizer.learning_rate());
     double const next = step(metric, lr);
@@ -270,9 +271,8 @@ class ReduceLROnPlateau {
 
   /// A callback for FitOptions::on_epoch_end that steps on each epoch's
   /// training loss. This object and `optimizer` must outlive the fit.
-  template <class Optimizer>
-    requires requires(Optimizer& o) { o.set_learning_rate(o.learning_rate()); }
-  auto on_epoch_end(Optimizer& optimizer) {
+  template <Optimizer O>
+  auto on_epoch_end(O& optimizer) {
     return [this, &optimizer](auto const& metrics) { step(double(metrics.loss), optimizer); };
   }
 
@@ -365,26 +365,36 @@ class ReduceLROnPlateau {
 /// optimizer's rate to schedule(n / steps_per_epoch), n the steps taken so
 /// far, then steps it. `Schedule` is any callable from the index to a rate
 /// (the classes above, or a lambda). It holds a reference: the optimizer
-/// must outlive it.
-template <class Optimizer, class Schedule>
+/// must outlive it. A rate set through set_learning_rate lasts until the next
+/// step sets the schedule's (as under PyTorch's closed-form schedulers).
+///
+/// Its checkpoint state (optim/state.hpp) is the wrapped optimizer's, the
+/// steps taken and steps_per_epoch, and a schedule's own counters under
+/// "schedule." when it has any (the schedules above are closed forms of the
+/// step: their options are the code's, not the checkpoint's).
+template <class Inner, class Schedule>
   requires std::invocable<Schedule const&, std::int64_t>
-class Scheduled {
- public:
-  using value_type = typename Optimizer::value_type;
-  using execution_space = typename Optimizer::execution_space;
-  using memory_space = typename Optimizer::memory_space;
+class Scheduled : public ForwardingOptimizer<Scheduled<Inner, Schedule>, Inner> {
+  using Base = ForwardingOptimizer<Scheduled, Inner>;
+  friend Base;
 
-  Scheduled(Optimizer& optimizer, Schedule schedule, std::int64_t steps_per_epoch = 1)
-      : optimizer_(optimizer), schedule_(std::move(schedule)), steps_per_epoch_(steps_per_epoch) {
+ public:
+  using typename Base::memory_space;
+  using typename Base::value_type;
+  static constexpr char const* name = "Scheduled";
+
+  Scheduled(Inner& optimizer, Schedule schedule, std::int64_t steps_per_epoch = 1)
+      : Base(optimizer), schedule_(std::move(schedule)), steps_per_epoch_(steps_per_epoch) {
     if (steps_per_epoch <= 0)
       detail::fail("ktnn::Scheduled", "steps_per_epoch is ", steps_per_epoch, ", must be > 0");
   }
-  Scheduled(Optimizer&&, Schedule, std::int64_t = 1) = delete;  // would dangle
+  Scheduled(Inner&&, Schedule, std::int64_t = 1) = delete;  // would dangle
 
   void step(Kokkos::View<value_type*, memory_space> const& params,
             Kokkos::View<value_type*, memory_space> const& grads) {
-    optimizer_.set_learning_rate(value_type(schedule_(steps_ / steps_per_epoch_)));
-    optimizer_.step(params, grads);
+    Inner& inner = this->optimizer();
+    inner.set_learning_rate(value_type(schedule_(steps_ / steps_per_epoch_)));
+    inner.step(params, grads);
     ++steps_;
   }
 
@@ -395,72 +405,38 @@ class Scheduled {
     detail::check_schedule_index("ktnn::Scheduled::set_steps", n);
     steps_ = n;
   }
-  /// The rate the last step used.
-  value_type learning_rate() const { return optimizer_.learning_rate(); }
-  Optimizer& optimizer() const { return optimizer_; }
   Schedule const& schedule() const { return schedule_; }
 
-  std::int64_t non_finite_step() const
-    requires requires(Optimizer const& o) { o.non_finite_step(); }
-  {
-    return optimizer_.non_finite_step();
-  }
-  void clear_non_finite()
-    requires requires(Optimizer& o) { o.clear_non_finite(); }
-  {
-    optimizer_.clear_non_finite();
-  }
-
-  /// The checkpoint protocol (optim/state.hpp): the wrapped optimizer's
-  /// tensors, its counters under "optimizer.", the steps taken and
-  /// steps_per_epoch, and a schedule's own counters under "schedule." when it
-  /// has any (the schedules above are closed forms of the step: their
-  /// options are the code's, not the checkpoint's).
-  std::string state_type() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return "Scheduled<" + std::string(optimizer_.state_type()) + ">";
-  }
-  std::vector<StateTensor<value_type, memory_space>> state_tensors() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    return optimizer_.state_tensors();
-  }
-  Counters export_counters() const
-    requires CheckpointableOptimizer<Optimizer>
-  {
+ private:
+  struct Own {
+    std::int64_t steps, steps_per_epoch;
+    Counters schedule;
+  };
+  Counters own_counters() const {
     Counters out{{"steps", detail::counter_text(steps_)},
                  {"steps_per_epoch", detail::counter_text(steps_per_epoch_)}};
-    for (auto const& [key, value] : optimizer_.export_counters()) out["optimizer." + key] = value;
     if constexpr (HasCounters<Schedule>)
       for (auto const& [key, value] : schedule_.export_counters()) out["schedule." + key] = value;
     return out;
   }
-  void import_counters(Counters const& counters, bool check_only = false)
-    requires CheckpointableOptimizer<Optimizer>
-  {
-    detail::CounterReader in(counters, "ktnn::Scheduled::import_counters");
-    auto const steps = in.get<std::int64_t>("steps");
-    auto const steps_per_epoch = in.get<std::int64_t>("steps_per_epoch");
-    auto const inner = in.sub("optimizer.");
-    Counters schedule;
-    if constexpr (HasCounters<Schedule>) schedule = in.sub("schedule.");
-    in.finish();
-    detail::check_steps(in, steps);
-    if (steps_per_epoch <= 0)
-      detail::fail(in.operation(), "counter 'steps_per_epoch' is ", steps_per_epoch,
+  Own read_counters(detail::CounterReader& in) const {
+    Own own{in.get<std::int64_t>("steps"), in.get<std::int64_t>("steps_per_epoch"), {}};
+    if constexpr (HasCounters<Schedule>) own.schedule = in.sub("schedule.");
+    return own;
+  }
+  void check_counters(Own const& own, detail::CounterReader const& in) {
+    detail::check_steps(in, own.steps);
+    if (own.steps_per_epoch <= 0)
+      detail::fail(in.operation(), "counter 'steps_per_epoch' is ", own.steps_per_epoch,
                    ", must be > 0");
-    optimizer_.import_counters(inner, true);
-    if constexpr (HasCounters<Schedule>) schedule_.import_counters(schedule, true);
-    if (check_only) return;
-    optimizer_.import_counters(inner);
-    if constexpr (HasCounters<Schedule>) schedule_.import_counters(schedule);
-    steps_ = steps;
-    steps_per_epoch_ = steps_per_epoch;
+    if constexpr (HasCounters<Schedule>) schedule_.import_counters(own.schedule, true);
+  }
+  void apply_counters(Own const& own) {
+    if constexpr (HasCounters<Schedule>) schedule_.import_counters(own.schedule);
+    steps_ = own.steps;
+    steps_per_epoch_ = own.steps_per_epoch;
   }
 
- private:
-  Optimizer& optimizer_;
   Schedule schedule_;
   std::int64_t steps_per_epoch_ = 1;
   std::int64_t steps_ = 0;

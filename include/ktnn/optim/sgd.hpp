@@ -3,15 +3,16 @@
 /// weight decay, as torch.optim.SGD (dampening 0). One kernel over the arena.
 
 #include <ktnn/core/error.hpp>
-#include <ktnn/core/kernel_linkage.hpp>
 #include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
+#include <ktnn/optim/optimizer_base.hpp>
 #include <ktnn/optim/state.hpp>
 
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace ktnn {
@@ -59,6 +60,23 @@ KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RES
   }
   return bad;
 }
+
+/// SGD's kernel: the update of a range, the first step with a non-finite
+/// gradient into `flag`.
+template <class T, class MemorySpace>
+struct SGDStep {
+  T* p;
+  T const* g;
+  T* velocity;
+  T lr, momentum, weight_decay;
+  bool nesterov, first;
+  Kokkos::View<std::int64_t, MemorySpace> flag;
+  std::int64_t step;
+  KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
+    if (sgd_update(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first))
+      Kokkos::atomic_min(&flag(), step);
+  }
+};
 }  // namespace detail
 
 template <class T = float>
@@ -70,12 +88,23 @@ struct SGDOptions {
 };
 
 template <class T, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
-class SGD {
+class SGD : public OptimizerBase<SGD<T, ExecutionSpace>, T, ExecutionSpace, SGDOptions<T>> {
+  using Base = OptimizerBase<SGD, T, ExecutionSpace, SGDOptions<T>>;
+  friend Base;
+
  public:
-  using value_type = T;
-  using execution_space = ExecutionSpace;
-  using memory_space = typename ExecutionSpace::memory_space;
+  using typename Base::memory_space;
   using Options = SGDOptions<T>;
+  static constexpr char const* name = "SGD";
+  /// The options a checkpoint saves (after "steps") and validate checks.
+  static constexpr auto option_fields() {
+    using R = OptionRange;
+    return std::tuple{
+        OptionField<Options, T>{"lr", &Options::lr, R::non_negative},
+        OptionField<Options, T>{"momentum", &Options::momentum, R::non_negative},
+        OptionField<Options, T>{"weight_decay", &Options::weight_decay, R::non_negative},
+        OptionField<Options, bool>{"nesterov", &Options::nesterov}};
+  }
 
   /// State shaped like `model`'s parameter arena.
   template <class Model>
@@ -83,37 +112,18 @@ class SGD {
   explicit SGD(Model const& model, Options options = {})
       : SGD(model.parameters().extent(0), options, model.execution()) {}
 
+  /// Momentum can only be switched on here (through options() later, the
+  /// step throws): it needs the velocity buffer.
   SGD(std::size_t param_count, Options options, ExecutionSpace const& exec = {})
-      : exec_(exec), options_(options), non_finite_(exec, "ktnn::SGD") {
-    validate(options, "ktnn::SGD");
+      : Base(options, exec) {
     if (options.momentum != T(0))
       velocity_ = Kokkos::View<T*, memory_space>(Kokkos::view_alloc(exec, "ktnn::SGD::velocity"),
                                                  param_count);
   }
 
-  /// The options; changes are checked at the next step() (momentum can only
-  /// be switched on at construction: it needs the velocity buffer).
-  Options& options() { return options_; }
-  std::int64_t steps() const { return steps_; }
-  /// The learning rate of the next step (what a schedule sets).
-  T learning_rate() const { return options_.lr; }
-  void set_learning_rate(T lr) {
-    detail::check_option("ktnn::SGD::set_learning_rate", "lr", lr, lr >= T(0),
-                         "a finite value >= 0");
-    options_.lr = lr;
-  }
-  /// The first step (1-based) whose gradients held a NaN or Inf (those
-  /// elements were not updated), or -1. Waits for the device.
-  std::int64_t non_finite_step() const { return non_finite_.first(); }
-  void clear_non_finite() { non_finite_.clear(); }
-
   /// Throws ktnn::Error naming the option, its value and the allowed range.
   static void validate(Options const& o, char const* operation) {
-    detail::check_option(operation, "lr", o.lr, o.lr >= T(0), "a finite value >= 0");
-    detail::check_option(operation, "momentum", o.momentum, o.momentum >= T(0),
-                         "a finite value >= 0");
-    detail::check_option(operation, "weight_decay", o.weight_decay, o.weight_decay >= T(0),
-                         "a finite value >= 0");
+    Base::validate(o, operation);
     if (o.nesterov && o.momentum <= T(0))
       detail::fail(operation, "Nesterov momentum needs momentum > 0 (got ", o.momentum, ")");
   }
@@ -121,75 +131,44 @@ class SGD {
   /// The velocity (empty without momentum).
   Kokkos::View<T*, memory_space> const& velocity() const { return velocity_; }
 
-  /// The checkpoint protocol (optim/state.hpp).
-  std::string state_type() const { return "SGD"; }
   /// PyTorch's state "momentum_buffer", when the optimizer was made with momentum.
   std::vector<StateTensor<T, memory_space>> state_tensors() const {
     if (!velocity_.data()) return {};
     return {{"momentum_buffer", velocity_}};
   }
-  /// The step count (the first step starts the velocity) and the options.
-  Counters export_counters() const {
-    auto const& o = options_;
-    return {{"steps", detail::counter_text(steps_)},
-            {"lr", detail::counter_text(o.lr)},
-            {"momentum", detail::counter_text(o.momentum)},
-            {"weight_decay", detail::counter_text(o.weight_decay)},
-            {"nesterov", detail::counter_text(o.nesterov)}};
-  }
-  void import_counters(Counters const& counters, bool check_only = false) {
-    detail::CounterReader in(counters, "ktnn::SGD::import_counters");
-    auto const steps = in.get<std::int64_t>("steps");
-    Options o = options_;
-    o.lr = in.get<T>("lr");
-    o.momentum = in.get<T>("momentum");
-    o.weight_decay = in.get<T>("weight_decay");
-    o.nesterov = in.get<bool>("nesterov");
-    in.finish();
-    detail::check_steps(in, steps);
-    validate(o, in.operation().c_str());
-    if (o.momentum != T(0) && !velocity_.data())
-      detail::fail(in.operation(), "counter 'momentum' is ", o.momentum,
-                   ", but this optimizer was made without momentum (no velocity buffer)");
-    if (check_only) return;
-    options_ = o;
-    steps_ = steps;
-  }
 
   /// p -= lr * update(g): one fused kernel over the whole arena.
-  template <class KtnnTU = ::ktnn::detail::ThisTU>
   void step(Kokkos::View<T*, memory_space> const& params,
             Kokkos::View<T*, memory_space> const& grads) {
-    if (params.extent(0) != grads.extent(0) ||
-        (velocity_.data() && velocity_.extent(0) != params.extent(0)))
-      detail::fail("ktnn::SGD::step", params.extent(0), " parameters, ", grads.extent(0),
-                   " gradients, state for ", velocity_.extent(0));
-    validate(options_, "ktnn::SGD::step");
-    if (options_.momentum != T(0) && !velocity_.data())
-      detail::fail("ktnn::SGD::step", "option momentum is ", options_.momentum,
+    char const* const label = "ktnn::SGD::step";
+    this->check_step(label, params, grads, velocity_, true);
+    Options const& o = this->options_;
+    if (o.momentum != T(0) && !velocity_.data())
+      detail::fail(label, "option momentum is ", o.momentum,
                    ", but the optimizer was made without momentum (no velocity buffer)");
-    T const lr = options_.lr, mu = options_.momentum, wd = options_.weight_decay;
-    bool const nesterov = options_.nesterov, first = steps_ == 0;
-    T* const p = params.data();
-    T const* const g = grads.data();
-    T* const v = velocity_.data();
-    auto const flag = non_finite_.flag;
-    std::int64_t const step = steps_ + 1;
-    ops::for_each_range(
-        exec_, "ktnn::SGD::step", params.extent(0),
-        KOKKOS_LAMBDA(std::size_t begin, std::size_t end) {
-          if (detail::sgd_update(p, g, v, begin, end, lr, mu, wd, nesterov, first))
-            Kokkos::atomic_min(&flag(), step);
-        });
-    ++steps_;
+    ops::for_each_range(this->exec_, label, params.extent(0),
+                        detail::SGDStep<T, memory_space>{.p = params.data(),
+                                                         .g = grads.data(),
+                                                         .velocity = velocity_.data(),
+                                                         .lr = o.lr,
+                                                         .momentum = o.momentum,
+                                                         .weight_decay = o.weight_decay,
+                                                         .nesterov = o.nesterov,
+                                                         .first = this->steps_ == 0,
+                                                         .flag = this->non_finite_.flag,
+                                                         .step = this->steps_ + 1});
+    ++this->steps_;
   }
 
  private:
-  ExecutionSpace exec_;
-  Options options_;
+  /// A checkpoint cannot switch momentum on: there is no velocity buffer.
+  void check_imported(Options const& o, std::string const& operation) const {
+    if (o.momentum != T(0) && !velocity_.data())
+      detail::fail(operation, "counter 'momentum' is ", o.momentum,
+                   ", but this optimizer was made without momentum (no velocity buffer)");
+  }
+
   Kokkos::View<T*, memory_space> velocity_;
-  detail::NonFiniteFlag<ExecutionSpace> non_finite_;
-  std::int64_t steps_ = 0;
 };
 
 template <class Model>

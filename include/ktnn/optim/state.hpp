@@ -58,22 +58,40 @@ struct StateTensor {
   Kokkos::View<T*, MemorySpace> values;
 };
 
-/// What a checkpoint needs of a stateful object without tensors
-/// (ReduceLROnPlateau) and of every optimizer.
+/// One member of the checkpoint protocol each, so check_optimizer
+/// (optim/optimizer_concept.hpp) can say which is missing.
+namespace detail::state_requirements {
 template <class S>
-concept HasCounters = requires(S& s, S const& cs, Counters const& c) {
-  { cs.state_type() } -> std::convertible_to<std::string>;
-  { cs.export_counters() } -> std::same_as<Counters>;
-  s.import_counters(c, true);
+concept state_type = requires(S const& s) {
+  { s.state_type() } -> std::convertible_to<std::string>;
 };
-
-/// What a checkpoint needs of an optimizer.
+template <class S>
+concept exports = requires(S const& s) {
+  { s.export_counters() } -> std::same_as<Counters>;
+};
+template <class S>
+concept imports = requires(S& s, Counters const& c) {
+  s.import_counters(c, true);
+  s.import_counters(c);
+};
 template <class O>
-concept CheckpointableOptimizer = HasCounters<O> && requires(O const& o) {
+concept state_tensors = requires(O const& o) {
   {
     o.state_tensors()
   } -> std::same_as<std::vector<StateTensor<typename O::value_type, typename O::memory_space>>>;
 };
+}  // namespace detail::state_requirements
+
+/// What a checkpoint needs of a stateful object without tensors
+/// (ReduceLROnPlateau) and of every optimizer.
+template <class S>
+concept HasCounters =
+    detail::state_requirements::state_type<S> && detail::state_requirements::exports<S> &&
+    detail::state_requirements::imports<S>;
+
+/// What a checkpoint needs of an optimizer.
+template <class O>
+concept CheckpointableOptimizer = HasCounters<O> && detail::state_requirements::state_tensors<O>;
 
 namespace detail {
 

@@ -322,9 +322,9 @@ template <class Model, class Residual, class Optimizer, class Interior, class...
 Kokkos::View<PhysicsSums, typename Model::memory_space> const& train_step(
     Model& model, PhysicsInformed<Model, Residual>& pinn, Optimizer& optimizer,
     Interior const& interior, Terms const&... terms) {
-  static_assert(OptimizerFor<Optimizer, Model>,
-                "ktnn::train_step: the optimizer has no step(parameters, gradients) for this "
-                "model's arenas (its scalar type or execution space differs?)");
+  static_assert(check_optimizer_for<Optimizer, Model>(),
+                "ktnn::train_step: the optimizer does not meet the ktnn::Optimizer protocol for "
+                "this model (see above)");
   static_assert(sizeof...(Terms) == 0 || sizeof...(Terms) == 2 || sizeof...(Terms) == 4,
                 "ktnn::train_step: after the interior points come boundary points and values, "
                 "then data points and values");

@@ -10,16 +10,12 @@
 #include <ktnn/core/profiling.hpp>
 #include <ktnn/layers/layer.hpp>
 #include <ktnn/losses/loss.hpp>
+#include <ktnn/losses/loss_concept.hpp>
+#include <ktnn/optim/optimizer_concept.hpp>
 
 #include <Kokkos_Core.hpp>
 
 namespace ktnn {
-
-/// An optimizer of a model: one step from its parameter and gradient arenas.
-template <class O, class Model>
-concept OptimizerFor = requires(O& optimizer, Model const& model) {
-  optimizer.step(model.parameters(), model.gradients());
-};
 
 /// One step on inputs `x` and targets `y`; the loss sums of the batch go to
 /// `sums` (a device scalar) and that View is returned. The step runs in the
@@ -28,9 +24,11 @@ template <class Model, class Loss, class Optimizer, class X, class Y>
 Kokkos::View<LossSums, typename Model::memory_space> train_step(
     Model& model, Loss const& loss, Optimizer& optimizer, X const& x, Y const& y,
     Kokkos::View<LossSums, typename Model::memory_space> const& sums) {
-  static_assert(OptimizerFor<Optimizer, Model>,
-                "ktnn::train_step: the optimizer has no step(parameters, gradients) for this "
-                "model's arenas (its scalar type or execution space differs?)");
+  static_assert(check_loss<Loss>(),
+                "ktnn::train_step: the loss does not meet the ktnn::Loss protocol (see above)");
+  static_assert(check_optimizer_for<Optimizer, Model>(),
+                "ktnn::train_step: the optimizer does not meet the ktnn::Optimizer protocol for "
+                "this model (see above)");
   Kokkos::Profiling::ScopedRegion region("ktnn::train_step");
   auto const prediction = model.forward(x);
   compute_loss(model.execution(), loss, prediction, y, sums, model.output_gradient());

@@ -116,9 +116,9 @@ class DataParallel {
   template <class Loss, class Optimizer, class X, class Y>
   sums_view step(Loss const& loss, Optimizer& optimizer, X const& x, Y const& y,
                  std::size_t global_batch, sums_view const& sums) {
-    static_assert(OptimizerFor<Optimizer, Model>,
-                  "ktnn::mpi::DataParallel::step: the optimizer has no step(parameters, "
-                  "gradients) for this model's arenas");
+    static_assert(check_optimizer_for<Optimizer, Model>(),
+                  "ktnn::mpi::DataParallel::step: the optimizer does not meet the "
+                  "ktnn::Optimizer protocol for this model (see above)");
     Kokkos::Profiling::ScopedRegion region("ktnn::mpi::train_step");
     std::exception_ptr error;
     std::size_t local = 0;
@@ -143,9 +143,9 @@ class DataParallel {
   template <class Loss, class Optimizer, class Loader>
   sums_view step(Loss const& loss, Optimizer& optimizer, Loader& loader, int b,
                  sums_view const& sums) {
-    static_assert(OptimizerFor<Optimizer, Model>,
-                  "ktnn::mpi::DataParallel::step: the optimizer has no step(parameters, "
-                  "gradients) for this model's arenas");
+    static_assert(check_optimizer_for<Optimizer, Model>(),
+                  "ktnn::mpi::DataParallel::step: the optimizer does not meet the "
+                  "ktnn::Optimizer protocol for this model (see above)");
     Kokkos::Profiling::ScopedRegion region("ktnn::mpi::train_step");
     std::exception_ptr error;
     std::size_t local = 0, global = 0;
