@@ -36,42 +36,16 @@ KOKKOS_INLINE_FUNCTION void adagrad_update_finite(T* KOKKOS_RESTRICT p, T const*
   }
 }
 
-/// The update of elements [begin, end); an element whose gradient is not
-/// finite is left as it was (parameter and sum), and the return value says
-/// whether there was one.
+/// Adagrad's update of a range whose gradients are all finite, with this
+/// step's decayed rate `clr` (FiniteUpdate runs it).
 template <class T>
-KOKKOS_INLINE_FUNCTION bool adagrad_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
-                                           T* KOKKOS_RESTRICT sum, std::size_t begin,
-                                           std::size_t end, T const clr, T const eps,
-                                           T const weight_decay) {
-  bool bad = false;
-  // Blocks of a few cache lines: checked, then updated while still in L1.
-  for (std::size_t b = begin; b < end; b += finite_block) {
-    std::size_t const e = b + finite_block < end ? b + finite_block : end;
-    if (all_finite(g, b, e)) {
-      adagrad_update_finite(p, g, sum, b, e, clr, eps, weight_decay);
-      continue;
-    }
-    bad = true;
-    for (std::size_t i = b; i < e; ++i)
-      if (g[i] - g[i] == T(0)) adagrad_update_finite(p, g, sum, i, i + 1, clr, eps, weight_decay);
-  }
-  return bad;
-}
-
-/// Adagrad's kernel: the update of a range with this step's decayed rate
-/// `clr`, the first step with a non-finite gradient into `flag`.
-template <class T, class MemorySpace>
-struct AdagradStep {
+struct AdagradUpdate {
   T* p;
   T const* g;
   T* sum;
   T clr, eps, weight_decay;
-  Kokkos::View<std::int64_t, MemorySpace> flag;
-  std::int64_t step;
   KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
-    if (adagrad_update(p, g, sum, begin, end, clr, eps, weight_decay))
-      Kokkos::atomic_min(&flag(), step);
+    adagrad_update_finite(p, g, sum, begin, end, clr, eps, weight_decay);
   }
 };
 }  // namespace detail
@@ -136,15 +110,14 @@ class Adagrad
     Options const& o = this->options_;
     // The decayed rate on the host in double, once per step.
     T const clr = T(double(o.lr) / (1.0 + double(this->steps_) * double(o.lr_decay)));
-    ops::for_each_range(this->exec_, label, params.extent(0),
-                        detail::AdagradStep<T, memory_space>{.p = params.data(),
-                                                             .g = grads.data(),
-                                                             .sum = sum_.data(),
-                                                             .clr = clr,
-                                                             .eps = o.eps,
-                                                             .weight_decay = o.weight_decay,
-                                                             .flag = this->non_finite_.flag,
-                                                             .step = this->steps_ + 1});
+    this->run_step(label, params.extent(0),
+                   detail::AdagradUpdate<T>{.p = params.data(),
+                                            .g = grads.data(),
+                                            .sum = sum_.data(),
+                                            .clr = clr,
+                                            .eps = o.eps,
+                                            .weight_decay = o.weight_decay},
+                   this->steps_ + 1);
     ++this->steps_;
   }
 

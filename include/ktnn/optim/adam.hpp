@@ -47,44 +47,17 @@ KOKKOS_INLINE_FUNCTION void adam_update_finite(T* KOKKOS_RESTRICT p, T const* KO
   }
 }
 
-/// The update of elements [begin, end). An element whose gradient is not
-/// finite is left as it was (parameter and moments), so no NaN or Inf enters
-/// the model; the return value says whether there was one. The check is a
-/// pass of its own over the range (in cache by the update), so the update
-/// loop stays the plain one that vectorizes best.
+/// Adam's update of a range whose gradients are all finite (FiniteUpdate
+/// runs it).
 template <class T>
-KOKKOS_INLINE_FUNCTION bool adam_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
-                                        T* KOKKOS_RESTRICT m, T* KOKKOS_RESTRICT v,
-                                        std::size_t begin, std::size_t end,
-                                        AdamCoefficients<T> const c) {
-  bool bad = false;
-  // Blocks of a few cache lines: checked, then updated while still in L1.
-  for (std::size_t b = begin; b < end; b += finite_block) {
-    std::size_t const e = b + finite_block < end ? b + finite_block : end;
-    if (all_finite(g, b, e)) {
-      adam_update_finite(p, g, m, v, b, e, c);
-      continue;
-    }
-    bad = true;
-    for (std::size_t i = b; i < e; ++i)
-      if (g[i] - g[i] == T(0)) adam_update_finite(p, g, m, v, i, i + 1, c);
-  }
-  return bad;
-}
-
-/// Adam's kernel: the update of a range, the first step with a non-finite
-/// gradient into `flag`.
-template <class T, class MemorySpace>
-struct AdamStep {
+struct AdamUpdate {
   T* p;
   T const* g;
   T* m;
   T* v;
   AdamCoefficients<T> c;
-  Kokkos::View<std::int64_t, MemorySpace> flag;
-  std::int64_t step;
   KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
-    if (adam_update(p, g, m, v, begin, end, c)) Kokkos::atomic_min(&flag(), step);
+    adam_update_finite(p, g, m, v, begin, end, c);
   }
 };
 }  // namespace detail
@@ -157,14 +130,11 @@ class Adam : public OptimizerBase<Adam<T, ExecutionSpace>, T, ExecutionSpace, Ad
     T const l2 = o.decoupled_weight_decay ? T(0) : o.weight_decay;
     T const shrink = o.decoupled_weight_decay ? T(1) - lr * o.weight_decay : T(1);
     detail::AdamCoefficients<T> const c{step_size, b1, b2, eps, inv_sqrt_c2, l2, shrink};
-    ops::for_each_range(this->exec_, label, params.extent(0),
-                        detail::AdamStep<T, memory_space>{.p = params.data(),
-                                                          .g = grads.data(),
-                                                          .m = m_.data(),
-                                                          .v = v_.data(),
-                                                          .c = c,
-                                                          .flag = this->non_finite_.flag,
-                                                          .step = steps});
+    this->run_step(
+        label, params.extent(0),
+        detail::AdamUpdate<T>{
+            .p = params.data(), .g = grads.data(), .m = m_.data(), .v = v_.data(), .c = c},
+        steps);
   }
 
  private:

@@ -10,7 +10,9 @@
 ///   static constexpr char const* name        "SGD": labels "ktnn::SGD::step", messages
 ///   static constexpr auto option_fields()    a std::tuple of OptionField: each option
 ///                                            a checkpoint saves, its key and its range
-///   step(params, grads), state_tensors()     its kernel and its buffers
+///   step(params, grads)                      checks (check_step), then runs its
+///                                            update through run_step
+///   state_tensors()                          its buffers
 ///
 /// The field list is the one place an option is named: export_counters,
 /// import_counters and validate all read it, in its order. An optimizer may
@@ -21,6 +23,7 @@
 /// buffer).
 
 #include <ktnn/core/error.hpp>
+#include <ktnn/ops/elementwise.hpp>
 #include <ktnn/optim/checks.hpp>
 #include <ktnn/optim/state.hpp>
 
@@ -138,6 +141,17 @@ class OptimizerBase {
       detail::fail(operation, params.extent(0), " parameters, ", grads.extent(0),
                    " gradients, state for ", state.extent(0));
     Derived::validate(options_, operation);
+  }
+
+  /// Runs `update` (the optimizer's restrict-qualified loop over a range
+  /// whose gradients are all finite) over the n elements of the arenas inside
+  /// detail::FiniteUpdate's checks, as step number `step`.
+  template <class Update>
+  void run_step(char const* label, std::size_t n, Update const& update, std::int64_t step) {
+    ops::for_each_range(
+        exec_, label, n,
+        detail::FiniteUpdate<Update, T, memory_space>{
+            .update = update, .g = update.g, .flag = non_finite_.flag, .step = step});
   }
 
   /// "ktnn::<name><suffix>".

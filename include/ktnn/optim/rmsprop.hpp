@@ -61,44 +61,18 @@ KOKKOS_INLINE_FUNCTION void rmsprop_update_finite(T* KOKKOS_RESTRICT p, T const*
   }
 }
 
-/// The update of elements [begin, end); an element whose gradient is not
-/// finite is left as it was (parameter and state), and the return value says
-/// whether there was one.
+/// RMSprop's update of a range whose gradients are all finite
+/// (FiniteUpdate runs it).
 template <class T>
-KOKKOS_INLINE_FUNCTION bool rmsprop_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
-                                           T* KOKKOS_RESTRICT square, T* KOKKOS_RESTRICT average,
-                                           T* KOKKOS_RESTRICT buffer, std::size_t begin,
-                                           std::size_t end, RMSpropCoefficients<T> const c) {
-  bool bad = false;
-  // Blocks of a few cache lines: checked, then updated while still in L1.
-  for (std::size_t b = begin; b < end; b += finite_block) {
-    std::size_t const e = b + finite_block < end ? b + finite_block : end;
-    if (all_finite(g, b, e)) {
-      rmsprop_update_finite(p, g, square, average, buffer, b, e, c);
-      continue;
-    }
-    bad = true;
-    for (std::size_t i = b; i < e; ++i)
-      if (g[i] - g[i] == T(0)) rmsprop_update_finite(p, g, square, average, buffer, i, i + 1, c);
-  }
-  return bad;
-}
-
-/// RMSprop's kernel: the update of a range, the first step with a
-/// non-finite gradient into `flag`.
-template <class T, class MemorySpace>
-struct RMSpropStep {
+struct RMSpropUpdate {
   T* p;
   T const* g;
   T* square;
   T* average;
   T* buffer;
   RMSpropCoefficients<T> c;
-  Kokkos::View<std::int64_t, MemorySpace> flag;
-  std::int64_t step;
   KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
-    if (rmsprop_update(p, g, square, average, buffer, begin, end, c))
-      Kokkos::atomic_min(&flag(), step);
+    rmsprop_update_finite(p, g, square, average, buffer, begin, end, c);
   }
 };
 }  // namespace detail
@@ -184,15 +158,14 @@ class RMSprop
                    "average)");
     detail::RMSpropCoefficients<T> const c{o.lr,           o.alpha,    o.eps,
                                            o.weight_decay, o.momentum, o.centered};
-    ops::for_each_range(this->exec_, label, params.extent(0),
-                        detail::RMSpropStep<T, memory_space>{.p = params.data(),
-                                                             .g = grads.data(),
-                                                             .square = square_.data(),
-                                                             .average = average_.data(),
-                                                             .buffer = buffer_.data(),
-                                                             .c = c,
-                                                             .flag = this->non_finite_.flag,
-                                                             .step = this->steps_ + 1});
+    this->run_step(label, params.extent(0),
+                   detail::RMSpropUpdate<T>{.p = params.data(),
+                                            .g = grads.data(),
+                                            .square = square_.data(),
+                                            .average = average_.data(),
+                                            .buffer = buffer_.data(),
+                                            .c = c},
+                   this->steps_ + 1);
     ++this->steps_;
   }
 

@@ -37,44 +37,17 @@ KOKKOS_INLINE_FUNCTION void sgd_update_finite(T* KOKKOS_RESTRICT p, T const* KOK
   }
 }
 
-/// The update of elements [begin, end); an element whose gradient is not
-/// finite is left as it was, and the return value says whether there was one.
+/// SGD's update of a range whose gradients are all finite (FiniteUpdate
+/// runs it).
 template <class T>
-KOKKOS_INLINE_FUNCTION bool sgd_update(T* KOKKOS_RESTRICT p, T const* KOKKOS_RESTRICT g,
-                                       T* KOKKOS_RESTRICT velocity, std::size_t begin,
-                                       std::size_t end, T const lr, T const momentum,
-                                       T const weight_decay, bool const nesterov,
-                                       bool const first) {
-  bool bad = false;
-  // Blocks of a few cache lines: checked, then updated while still in L1.
-  for (std::size_t b = begin; b < end; b += finite_block) {
-    std::size_t const e = b + finite_block < end ? b + finite_block : end;
-    if (all_finite(g, b, e)) {
-      sgd_update_finite(p, g, velocity, b, e, lr, momentum, weight_decay, nesterov, first);
-      continue;
-    }
-    bad = true;
-    for (std::size_t i = b; i < e; ++i)
-      if (g[i] - g[i] == T(0))
-        sgd_update_finite(p, g, velocity, i, i + 1, lr, momentum, weight_decay, nesterov, first);
-  }
-  return bad;
-}
-
-/// SGD's kernel: the update of a range, the first step with a non-finite
-/// gradient into `flag`.
-template <class T, class MemorySpace>
-struct SGDStep {
+struct SGDUpdate {
   T* p;
   T const* g;
   T* velocity;
   T lr, momentum, weight_decay;
   bool nesterov, first;
-  Kokkos::View<std::int64_t, MemorySpace> flag;
-  std::int64_t step;
   KOKKOS_FUNCTION void operator()(std::size_t begin, std::size_t end) const {
-    if (sgd_update(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first))
-      Kokkos::atomic_min(&flag(), step);
+    sgd_update_finite(p, g, velocity, begin, end, lr, momentum, weight_decay, nesterov, first);
   }
 };
 }  // namespace detail
@@ -146,17 +119,16 @@ class SGD : public OptimizerBase<SGD<T, ExecutionSpace>, T, ExecutionSpace, SGDO
     if (o.momentum != T(0) && !velocity_.data())
       detail::fail(label, "option momentum is ", o.momentum,
                    ", but the optimizer was made without momentum (no velocity buffer)");
-    ops::for_each_range(this->exec_, label, params.extent(0),
-                        detail::SGDStep<T, memory_space>{.p = params.data(),
-                                                         .g = grads.data(),
-                                                         .velocity = velocity_.data(),
-                                                         .lr = o.lr,
-                                                         .momentum = o.momentum,
-                                                         .weight_decay = o.weight_decay,
-                                                         .nesterov = o.nesterov,
-                                                         .first = this->steps_ == 0,
-                                                         .flag = this->non_finite_.flag,
-                                                         .step = this->steps_ + 1});
+    this->run_step(label, params.extent(0),
+                   detail::SGDUpdate<T>{.p = params.data(),
+                                        .g = grads.data(),
+                                        .velocity = velocity_.data(),
+                                        .lr = o.lr,
+                                        .momentum = o.momentum,
+                                        .weight_decay = o.weight_decay,
+                                        .nesterov = o.nesterov,
+                                        .first = this->steps_ == 0},
+                   this->steps_ + 1);
     ++this->steps_;
   }
 
