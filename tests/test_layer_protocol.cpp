@@ -223,19 +223,10 @@ TEST_CASE_TEMPLATE_DEFINE("a layer defined outside the library: names, training,
   CHECK(index[3].shape == std::vector<std::size_t>{16});
 
   int const n = 64;
-  Kokkos::View<double**, Kokkos::LayoutRight, Mem> x("x", n, 2), y("y", n, 1);
-  ktnn_test::fill_uniform(x, 8);
-  Kokkos::parallel_for(
-      Kokkos::RangePolicy<Space>(0, n),
-      KOKKOS_LAMBDA(int i) { y(i, 0) = x(i, 0) * x(i, 1) + 0.5 * x(i, 0); });
+  ktnn_test::ProductProblem<Space> const problem(n);
+  auto const x = problem.x;
   ktnn::Adam<double, Space> adam(model, {.lr = 1e-2});
-  double first = 0, last = 0;
-  for (int step = 0; step < 300; ++step) {
-    auto sums = ktnn::train_step(model, ktnn::MSE{}, adam, x, y);
-    ktnn::LossSums host;
-    Kokkos::deep_copy(host, sums);
-    (step == 0 ? first : last) = host.mean_loss();
-  }
+  auto const [first, last] = ktnn_test::first_and_last_loss(model, adam, problem, 300);
   INFO("first " << first << " last " << last);
   CHECK(last < 0.05 * first);
 

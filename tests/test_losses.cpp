@@ -3,46 +3,9 @@
 
 #include "helpers.hpp"
 
-namespace {
-
-template <class Space>
-using Rows = Kokkos::View<double**, Kokkos::LayoutRight, typename Space::memory_space>;
-
-template <class Space, class Loss, class Targets>
-ktnn::LossSums run_loss(Loss const& loss, Rows<Space> const& prediction, Targets const& targets,
-                        Rows<Space> const& grad) {
-  Kokkos::View<ktnn::LossSums, typename Space::memory_space> result("result");
-  auto g = grad.data() ? ktnn::as_matrix(grad) : ktnn::Matrix<double>{};
-  loss(Space{}, ktnn::Matrix<double const>(ktnn::as_matrix(prediction)), targets, g, result);
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
-  return host();
-}
-
-/// Central differences of the mean loss with respect to every prediction.
-template <class Space, class Loss, class Targets>
-void check_loss_gradient(Loss const& loss, Rows<Space> const& prediction, Targets const& targets) {
-  Rows<Space> grad("grad", prediction.extent(0), prediction.extent(1));
-  run_loss<Space>(loss, prediction, targets, grad);
-  auto const analytic = ktnn_test::to_vector(grad);
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, prediction);
-  double const h = 1e-6;
-  for (std::size_t i = 0; i < prediction.extent(0); ++i)
-    for (std::size_t j = 0; j < prediction.extent(1); ++j) {
-      double const saved = host(i, j);
-      ktnn_test::set_element(prediction, saved + h, i, j);
-      double const up = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
-      ktnn_test::set_element(prediction, saved - h, i, j);
-      double const down = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
-      ktnn_test::set_element(prediction, saved, i, j);
-      double const numeric = (up - down) / (2 * h);
-      INFO(Loss::name << " (" << i << ", " << j << ") analytic "
-                      << analytic[i * prediction.extent(1) + j] << " numeric " << numeric);
-      CHECK(std::abs(analytic[i * prediction.extent(1) + j] - numeric) <=
-            1e-7 + 1e-5 * std::abs(numeric));
-    }
-}
-
-}  // namespace
+using ktnn_test::check_loss_gradient;
+using ktnn_test::Rows;
+using ktnn_test::run_loss;
 
 TEST_CASE_TEMPLATE_DEFINE("CrossEntropy: value, accuracy and gradient", Space, cross_entropy) {
   using Mem = typename Space::memory_space;

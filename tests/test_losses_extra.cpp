@@ -14,8 +14,10 @@
 
 namespace {
 
-template <class Space>
-using Rows = Kokkos::View<double**, Kokkos::LayoutRight, typename Space::memory_space>;
+using ktnn_test::check_loss_gradient;
+using ktnn_test::loss_gradient;
+using ktnn_test::Rows;
+using ktnn_test::run_loss;
 template <class Space>
 using Labels = Kokkos::View<int*, typename Space::memory_space>;
 template <class Space>
@@ -23,73 +25,17 @@ using Values = Kokkos::View<double*, typename Space::memory_space>;
 
 template <class Space>
 Labels<Space> make_labels(std::vector<int> const& values) {
-  Labels<Space> labels("labels", values.size());
-  auto host = Kokkos::create_mirror_view(labels);
-  for (std::size_t i = 0; i < values.size(); ++i) host(i) = values[i];
-  Kokkos::deep_copy(labels, host);
-  return labels;
+  return ktnn_test::device_vector<int, Space>(values, "labels");
 }
 
 template <class Space>
 Values<Space> make_values(std::vector<double> const& values) {
-  Values<Space> v("values", values.size());
-  auto host = Kokkos::create_mirror_view(v);
-  for (std::size_t i = 0; i < values.size(); ++i) host(i) = values[i];
-  Kokkos::deep_copy(v, host);
-  return v;
+  return ktnn_test::device_vector<double, Space>(values);
 }
 
 template <class Space>
 Rows<Space> make_rows(int rows, int cols, std::vector<double> const& values) {
-  Rows<Space> v("rows", rows, cols);
-  auto host = Kokkos::create_mirror_view(v);
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) host(i, j) = values[std::size_t(i) * cols + j];
-  Kokkos::deep_copy(v, host);
-  return v;
-}
-
-/// The kernel-level call, waited for; `grad` empty: no gradient.
-template <class Space, class Loss, class Targets>
-ktnn::LossSums run_loss(Loss const& loss, Rows<Space> const& prediction, Targets const& targets,
-                        Rows<Space> const& grad) {
-  Kokkos::View<ktnn::LossSums, typename Space::memory_space> result("result");
-  auto g = grad.data() ? ktnn::as_matrix(grad) : ktnn::Matrix<double>{};
-  loss(Space{}, ktnn::Matrix<double const>(ktnn::as_matrix(prediction)), targets, g, result);
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, result);
-  return host();
-}
-
-/// The gradient the loss writes, on the host.
-template <class Space, class Loss, class Targets>
-std::vector<double> loss_gradient(Loss const& loss, Rows<Space> const& prediction,
-                                  Targets const& targets) {
-  Rows<Space> grad("grad", prediction.extent(0), prediction.extent(1));
-  Kokkos::deep_copy(grad, std::numeric_limits<double>::quiet_NaN());  // all must be written
-  run_loss<Space>(loss, prediction, targets, grad);
-  return ktnn_test::to_vector(grad);
-}
-
-/// Central differences of the mean loss with respect to every prediction.
-template <class Space, class Loss, class Targets>
-void check_loss_gradient(Loss const& loss, Rows<Space> const& prediction, Targets const& targets) {
-  auto const analytic = loss_gradient<Space>(loss, prediction, targets);
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, prediction);
-  double const h = 1e-6;
-  std::size_t const width = prediction.extent(1);
-  for (std::size_t i = 0; i < prediction.extent(0); ++i)
-    for (std::size_t j = 0; j < width; ++j) {
-      double const saved = host(i, j);
-      ktnn_test::set_element(prediction, saved + h, i, j);
-      double const up = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
-      ktnn_test::set_element(prediction, saved - h, i, j);
-      double const down = run_loss<Space>(loss, prediction, targets, Rows<Space>()).mean_loss();
-      ktnn_test::set_element(prediction, saved, i, j);
-      double const numeric = (up - down) / (2 * h);
-      INFO(Loss::name << " (" << i << ", " << j << ") analytic " << analytic[i * width + j]
-                      << " numeric " << numeric);
-      CHECK(std::abs(analytic[i * width + j] - numeric) <= 1e-7 + 1e-5 * std::abs(numeric));
-    }
+  return ktnn_test::device_rows<Space>(rows, cols, values);
 }
 
 // PyTorch's definitions, element by element, in the textbook form.
@@ -614,20 +560,11 @@ TEST_CASE_TEMPLATE_DEFINE("the new losses plug into fit, evaluate and train_step
                           lx_training) {
   using Mem = typename Space::memory_space;
   // XOR as one yes/no output, trained with BinaryCrossEntropyWithLogits.
-  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", 4, 2), y("y", 4, 1);
-  Kokkos::View<int*, Mem> classes("classes", 4);
-  auto xh = Kokkos::create_mirror_view(x);
-  auto yh = Kokkos::create_mirror_view(y);
-  auto ch = Kokkos::create_mirror_view(classes);
-  for (int i = 0; i < 4; ++i) {
-    xh(i, 0) = float(i & 1);
-    xh(i, 1) = float((i >> 1) & 1);
-    ch(i) = (i & 1) ^ ((i >> 1) & 1);
-    yh(i, 0) = float(ch(i));
-  }
-  Kokkos::deep_copy(x, xh);
-  Kokkos::deep_copy(y, yh);
-  Kokkos::deep_copy(classes, ch);
+  ktnn_test::XorProblem<Space> const problem;
+  auto const x = problem.x;
+  auto const y = problem.targets;
+  auto const classes = problem.classes;
+  auto const ch = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace{}, classes);
   ktnn::data::RegressionDataset<float, 2, Mem> data(ktnn::as_tensor<2>(x), y);
   using Net = ktnn::Sequential<ktnn::Dense<2, 8, ktnn::Tanh>, ktnn::Dense<8, 1>>;
   ktnn::Model<Net, float, Space> model(4);

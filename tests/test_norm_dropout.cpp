@@ -616,24 +616,15 @@ TEST_CASE_TEMPLATE_APPLY(batch_norm_eval, ktnn_test::spaces);
 
 TEST_CASE_TEMPLATE_DEFINE("train_step trains in training mode, evaluate runs in evaluation mode",
                           Space, modes_in_loops) {
-  using Mem = typename Space::memory_space;
   using Arch = ktnn::Sequential<ktnn::Dense<2, 16>, ktnn::BatchNorm1d<16>, ktnn::ReLU,
                                 ktnn::Dropout<0.1>, ktnn::Dense<16, 1>>;
   ktnn::Model<Arch, double, Space> model(5);
   int const n = 64;
-  Kokkos::View<double**, Kokkos::LayoutRight, Mem> x("x", n, 2), y("y", n, 1);
-  ktnn_test::fill_uniform(x, 8);
-  Kokkos::parallel_for(
-      Kokkos::RangePolicy<Space>(0, n),
-      KOKKOS_LAMBDA(int i) { y(i, 0) = x(i, 0) * x(i, 1) + 0.5 * x(i, 0); });
+  ktnn_test::ProductProblem<Space> const problem(n);
+  auto const x = problem.x;
+  auto const y = problem.y;
   ktnn::Adam<double, Space> adam(model, {.lr = 1e-2});
-  double first = 0, last = 0;
-  for (int step = 0; step < 200; ++step) {
-    auto sums = ktnn::train_step(model, ktnn::MSE{}, adam, x, y);
-    ktnn::LossSums host;
-    Kokkos::deep_copy(host, sums);
-    (step == 0 ? first : last) = host.mean_loss();
-  }
+  auto const [first, last] = ktnn_test::first_and_last_loss(model, adam, problem, 200);
   CHECK(last < 0.2 * first);
   CHECK(model.steps() == 200);
   CHECK(to_vector(model.state("1.num_batches_tracked")) == std::vector<double>{200});

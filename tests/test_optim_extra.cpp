@@ -18,11 +18,7 @@ using Arena = Kokkos::View<T*, typename Space::memory_space>;
 
 template <class Space, class T = double>
 Arena<Space, T> arena_of(std::vector<double> const& values) {
-  Arena<Space, T> v("arena", values.size());
-  auto h = Kokkos::create_mirror_view(v);
-  for (std::size_t i = 0; i < values.size(); ++i) h(i) = T(values[i]);
-  Kokkos::deep_copy(v, h);
-  return v;
+  return ktnn_test::device_vector<T, Space>(values, "arena");
 }
 
 template <class View>

@@ -9,11 +9,7 @@ using Arena = Kokkos::View<double*, typename Space::memory_space>;
 
 template <class Space>
 Arena<Space> arena(std::vector<double> const& values) {
-  Arena<Space> v("arena", values.size());
-  auto h = Kokkos::create_mirror_view(v);
-  for (std::size_t i = 0; i < values.size(); ++i) h(i) = values[i];
-  Kokkos::deep_copy(v, h);
-  return v;
+  return ktnn_test::device_vector<double, Space>(values, "arena");
 }
 }  // namespace
 

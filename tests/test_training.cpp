@@ -60,17 +60,9 @@ TEST_CASE_TEMPLATE_APPLY(regression, ktnn_test::spaces);
 
 TEST_CASE_TEMPLATE_DEFINE("XOR is learned with SGD and momentum", Space, xor_sgd) {
   using Mem = typename Space::memory_space;
-  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", 4, 2);
-  Kokkos::View<int*, Mem> y("y", 4);
-  auto xh = Kokkos::create_mirror_view(x);
-  auto yh = Kokkos::create_mirror_view(y);
-  for (int i = 0; i < 4; ++i) {
-    xh(i, 0) = float(i & 1);
-    xh(i, 1) = float((i >> 1) & 1);
-    yh(i) = (i & 1) ^ ((i >> 1) & 1);
-  }
-  Kokkos::deep_copy(x, xh);
-  Kokkos::deep_copy(y, yh);
+  ktnn_test::XorProblem<Space> const problem;
+  auto const x = problem.x;
+  auto const y = problem.classes;
   ktnn::data::ClassificationDataset<float, 2, Mem> data(ktnn::as_tensor<2>(x), y);
   using Net = ktnn::Sequential<ktnn::Dense<2, 8, ktnn::Tanh>, ktnn::Dense<8, 2>>;
   ktnn::Model<Net, float, Space> model(4);
