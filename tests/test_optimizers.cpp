@@ -166,6 +166,14 @@ TEST_CASE_TEMPLATE_DEFINE("every ktnn optimizer and wrapper meets its protocol",
   static_assert(ktnn::check_optimizer_wrapper<Scheduled>());
   static_assert(ktnn::check_optimizer_for<Scheduled, Model>());
   static_assert(!ktnn::OptimizerWrapper<Adam>);
+  // A plateau's reduction would be undone by a schedule's next step, so
+  // ReduceLROnPlateau refuses a Scheduled, wrapped or not.
+  static_assert(ktnn::KeepsSetRate<Adam> && ktnn::KeepsSetRate<Clipped>);
+  static_assert(!ktnn::KeepsSetRate<Scheduled>);
+  static_assert(!ktnn::KeepsSetRate<ktnn::Clipped<Scheduled>>);
+  static_assert(requires(ktnn::ReduceLROnPlateau& plateau, Clipped& o) { plateau.step(1.0, o); });
+  static_assert(
+      !requires(ktnn::ReduceLROnPlateau& plateau, Scheduled& o) { plateau.step(1.0, o); });
   // A float optimizer does not step a double model's arenas.
   static_assert(!requires(ktnn::Adam<float, Space>& o, Model const& m) {
     o.step(m.parameters(), m.gradients());

@@ -216,6 +216,27 @@ struct ReduceLROnPlateauOptions {
   double eps = 1e-8;
 };
 
+namespace detail {
+/// Whether O, or an optimizer it wraps, declares `sets_rate_every_step`
+/// (Scheduled does).
+template <class O>
+constexpr bool rate_set_every_step() {
+  if constexpr (requires { O::sets_rate_every_step; }) {
+    if (O::sets_rate_every_step) return true;
+  }
+  if constexpr (requires { typename O::inner_optimizer; })
+    return rate_set_every_step<typename O::inner_optimizer>();
+  else
+    return false;
+}
+}  // namespace detail
+
+/// An optimizer whose rate, once set, stays until set again: what
+/// ReduceLROnPlateau steps. Not a Scheduled (nor a wrapper around one): its
+/// every step sets the schedule's rate and would undo the reduction.
+template <class O>
+concept KeepsSetRate = Optimizer<O> && !detail::rate_set_every_step<O>();
+
 class ReduceLROnPlateau {
  public:
   using Options = ReduceLROnPlateauOptions;
@@ -260,7 +281,7 @@ class ReduceLROnPlateau {
 
   /// step(metric, optimizer.learning_rate()), setting the optimizer's rate;
   /// returns whether it was reduced.
-  template <Optimizer O>
+  template <KeepsSetRate O>
   bool step(double metric, O& optimizer) {
     using T = decltype(optimizer.learning_rate());
     double const lr = double(optimizer.learning_rate());
@@ -271,7 +292,7 @@ class ReduceLROnPlateau {
 
   /// A callback for FitOptions::on_epoch_end that steps on each epoch's
   /// training loss. This object and `optimizer` must outlive the fit.
-  template <Optimizer O>
+  template <KeepsSetRate O>
   auto on_epoch_end(O& optimizer) {
     return [this, &optimizer](auto const& metrics) { step(double(metrics.loss), optimizer); };
   }
@@ -382,6 +403,8 @@ class Scheduled : public ForwardingOptimizer<Scheduled<Inner, Schedule>, Inner> 
   using typename Base::memory_space;
   using typename Base::value_type;
   static constexpr char const* name = "Scheduled";
+  /// Its every step sets the schedule's rate (see KeepsSetRate).
+  static constexpr bool sets_rate_every_step = true;
 
   Scheduled(Inner& optimizer, Schedule schedule, std::int64_t steps_per_epoch = 1)
       : Base(optimizer), schedule_(std::move(schedule)), steps_per_epoch_(steps_per_epoch) {
