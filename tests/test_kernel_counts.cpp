@@ -1,0 +1,172 @@
+// Kernels and deep copies per training step, counted with Kokkos Tools
+// callbacks inside the "ktnn::train_step" profiling region. At small batches
+// on a GPU a step costs about its launches, and the count does not depend on
+// the machine, so each step is held to an upper bound here: a change that
+// adds launches fails, one that fuses kernels lowers the bound. A program of
+// its own, because the callbacks are global to the process.
+
+#include "helpers.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// What the callbacks saw inside the outermost "ktnn::train_step" region.
+struct Launches {
+  int kernels = 0;
+  int deep_copies = 0;
+  std::vector<std::string> names;
+  std::string list() const {
+    std::ostringstream out;
+    for (auto const& n : names) out << n << "; ";
+    return out.str();
+  }
+};
+
+Launches seen;
+std::vector<std::string> regions;
+
+bool in_step() {
+  for (auto const& r : regions)
+    if (r == "ktnn::train_step") return true;
+  return false;
+}
+void push_region(char const* name) {
+  regions.emplace_back(name);
+}
+void pop_region() {
+  if (!regions.empty()) regions.pop_back();
+}
+void begin_kernel(char const* name, std::uint32_t, std::uint64_t* id) {
+  *id = 0;
+  if (!in_step()) return;
+  ++seen.kernels;
+  seen.names.emplace_back(name);
+}
+void begin_deep_copy(Kokkos_Profiling_SpaceHandle, char const* dst, void const*,
+                     Kokkos_Profiling_SpaceHandle, char const* src, void const*, std::uint64_t) {
+  if (!in_step()) return;
+  ++seen.deep_copies;
+  seen.names.emplace_back(std::string("deep_copy ") + src + " -> " + dst);
+}
+
+/// Counts what `step()` launches inside train_step's region; the hooks are
+/// set only around the call.
+template <class Step>
+Launches count(Step const& step) {
+  namespace tools = Kokkos::Tools::Experimental;
+  seen = {};
+  regions.clear();
+  tools::set_push_region_callback(push_region);
+  tools::set_pop_region_callback(pop_region);
+  tools::set_begin_parallel_for_callback(begin_kernel);
+  tools::set_begin_parallel_reduce_callback(begin_kernel);
+  tools::set_begin_parallel_scan_callback(begin_kernel);
+  tools::set_begin_deep_copy_callback(begin_deep_copy);
+  step();
+  tools::set_push_region_callback(nullptr);
+  tools::set_pop_region_callback(nullptr);
+  tools::set_begin_parallel_for_callback(nullptr);
+  tools::set_begin_parallel_reduce_callback(nullptr);
+  tools::set_begin_parallel_scan_callback(nullptr);
+  tools::set_begin_deep_copy_callback(nullptr);
+  return seen;
+}
+
+/// Class labels 0..classes-1 in turn.
+template <class Space>
+Kokkos::View<int*, typename Space::memory_space> labels(int n, int classes) {
+  std::vector<int> values(std::size_t(n), 0);
+  for (int i = 0; i < n; ++i) values[std::size_t(i)] = i % classes;
+  return ktnn_test::device_vector<int, Space>(values, "labels");
+}
+
+/// The demo's network (examples/fashion_mnist_mlp.cpp).
+using DemoMlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>,
+                                 ktnn::Dense<256, 128, ktnn::ReLU>, ktnn::Dense<128, 10>>;
+/// The CNN example's network (examples/fashion_mnist_cnn.cpp).
+using ExampleCnn = ktnn::Sequential<
+    ktnn::Conv2D<ktnn::Image<1, 28, 28>, 32, 3, ktnn::ReLU, ktnn::Padding<1>>, ktnn::MaxPool2D<2>,
+    ktnn::Conv2D<ktnn::Image<32, 14, 14>, 64, 3, ktnn::ReLU, ktnn::Padding<1>>, ktnn::MaxPool2D<2>,
+    ktnn::Flatten, ktnn::Dense<3136, 128, ktnn::ReLU>, ktnn::Dense<128, 10>>;
+/// The physics-informed example's network and residual (examples/pinn_poisson.cpp).
+using PinnNet = ktnn::Sequential<ktnn::Dense<2, 64, ktnn::Tanh>, ktnn::Dense<64, 64, ktnn::Tanh>,
+                                 ktnn::Dense<64, 64, ktnn::Tanh>, ktnn::Dense<64, 1>>;
+struct Poisson {
+  template <class S>
+  KOKKOS_FUNCTION S operator()(ktnn::PointDerivatives<S, 2, 1> const& p) const {
+    using T = typename ktnn::PointDerivatives<S, 2, 1>::scalar_type;
+    T const f = T(2) * Kokkos::sin(T(3) * p.x[0]) * Kokkos::sin(T(3) * p.x[1]);
+    return -p.laplacian[0] - f;
+  }
+};
+
+// The bounds: what a step launches on host spaces today. Lower one when a
+// change fuses kernels; never raise one without saying why in the commit.
+constexpr int demo_step_kernels = 16;
+constexpr int cnn_step_kernels = 24;
+constexpr int pinn_step_kernels = 50;
+constexpr int pinn_step_deep_copies = 1;
+
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the demo's MLP", Space, demo_count) {
+  using Mem = typename Space::memory_space;
+  ktnn::Model<DemoMlp, float, Space> model(1);
+  ktnn::Adam<float, Space> adam(model);
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", 128, 784);
+  ktnn_test::fill_uniform(x, 2, 0, 1);
+  auto const y = labels<Space>(128, 10);
+  auto step = [&] { ktnn::train_step(model, ktnn::CrossEntropy{}, adam, x, y); };
+  step();  // the first step sizes the buffers
+  auto const launches = count(step);
+  MESSAGE("demo step: " << launches.kernels << " kernels, " << launches.deep_copies
+                        << " deep copies: " << launches.list());
+  CHECK(launches.kernels > 0);  // the hooks see the step
+  CHECK(launches.kernels <= demo_step_kernels);
+  CHECK(launches.deep_copies == 0);
+}
+TEST_CASE_TEMPLATE_APPLY(demo_count, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the CNN example", Space, cnn_count) {
+  using Mem = typename Space::memory_space;
+  ktnn::Model<ExampleCnn, float, Space> model(1);
+  ktnn::Adam<float, Space> adam(model);
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> x("x", 8, 784);
+  ktnn_test::fill_uniform(x, 2, 0, 1);
+  auto const y = labels<Space>(8, 10);
+  auto step = [&] { ktnn::train_step(model, ktnn::CrossEntropy{}, adam, x, y); };
+  step();
+  auto const launches = count(step);
+  MESSAGE("CNN step: " << launches.kernels << " kernels, " << launches.deep_copies
+                       << " deep copies: " << launches.list());
+  CHECK(launches.kernels > 0);
+  CHECK(launches.kernels <= cnn_step_kernels);
+  CHECK(launches.deep_copies == 0);
+}
+TEST_CASE_TEMPLATE_APPLY(cnn_count, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the physics-informed Poisson step", Space,
+                          pinn_count) {
+  using Mem = typename Space::memory_space;
+  ktnn::Model<PinnNet, float, Space> model(1);
+  ktnn::Adam<float, Space> adam(model);
+  ktnn::PhysicsInformed pinn(model, Poisson{}, {.boundary_weight = 100});
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> interior("interior", 64, 2),
+      boundary("boundary", 16, 2), zero("boundary_values", 16, 1);
+  ktnn_test::fill_uniform(interior, 3, 0, 1);
+  ktnn_test::fill_uniform(boundary, 4, 0, 1);
+  auto step = [&] { ktnn::train_step(model, pinn, adam, interior, boundary, zero); };
+  step();
+  auto const launches = count(step);
+  MESSAGE("PINN step: " << launches.kernels << " kernels, " << launches.deep_copies
+                        << " deep copies: " << launches.list());
+  CHECK(launches.kernels > 0);
+  CHECK(launches.kernels <= pinn_step_kernels);
+  CHECK(launches.deep_copies <= pinn_step_deep_copies);
+}
+TEST_CASE_TEMPLATE_APPLY(pinn_count, ktnn_test::spaces);
