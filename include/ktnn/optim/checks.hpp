@@ -40,9 +40,9 @@ KOKKOS_INLINE_FUNCTION bool all_finite(T const* KOKKOS_RESTRICT g, std::size_t b
 /// The range body of every optimizer's step: blocks of finite_block
 /// elements, each checked (all_finite) and then updated while still in L1 by
 /// `update(b, e)`, the optimizer's restrict-qualified loop, which vectorizes
-/// (a lambda in its place did not: the MLP demo's epochs ran a third
-/// slower). In a block with a gradient that is not finite only the finite
-/// elements are updated, and `step` goes to `flag` (atomic_min).
+/// as a functor (a lambda in its place did not; bench/RESULTS.md has the
+/// measurements). In a block with a gradient that is not finite only the
+/// finite elements are updated, and `step` goes to `flag` (atomic_min).
 template <class Update, class T, class MemorySpace>
 struct FiniteUpdate {
   Update update;
