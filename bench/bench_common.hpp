@@ -5,6 +5,8 @@
 // CPU time of the calling thread, misses the work of the other Kokkos threads
 // (and of a device), so rates computed from it would be wrong.
 
+#include "launch_counter.hpp"
+
 #include <benchmark/benchmark.h>
 #include <Kokkos_Core.hpp>
 #include <Kokkos_Random.hpp>
@@ -119,6 +121,16 @@ void fill_uniform(View const& view, T lo, T hi, std::uint64_t seed) {
 inline void rate(benchmark::State& state, char const* name, double per_iteration) {
   state.counters[name] =
       benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+/// The kernels one call of `step` launches inside ktnn::train_step's
+/// profiling region, as the counter "kernels/step": at small batches on a
+/// device a step costs about its launches. Call it outside the timed loop
+/// (the callbacks cost time).
+template <class Step>
+void count_kernels(benchmark::State& state, Step const& step) {
+  auto const launches = ktnn_test::count_launches("ktnn::train_step", step);
+  state.counters["kernels/step"] = launches.kernels_per_entry();
 }
 
 }  // namespace ktnn_bench

@@ -63,6 +63,7 @@ void pinn_step(benchmark::State& state) {
   Kokkos::View<T**, memory_space> zero("bench::zero", 256, 1);
   auto step = [&] { ktnn::train_step(model, pinn, adam, interior, boundary, zero); };
   step();
+  ktnn_bench::count_kernels(state, step);
   Kokkos::fence();
   for (auto _ : state) {
     step();

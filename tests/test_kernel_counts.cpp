@@ -1,81 +1,19 @@
 // Kernels and deep copies per training step, counted with Kokkos Tools
-// callbacks inside the "ktnn::train_step" profiling region. At small batches
-// on a GPU a step costs about its launches, and the count does not depend on
-// the machine, so each step is held to an upper bound here: a change that
-// adds launches fails, one that fuses kernels lowers the bound. A program of
-// its own, because the callbacks are global to the process.
+// callbacks (launch_counter.hpp) inside the "ktnn::train_step" profiling
+// region and inside fit's "ktnn::fit::step" regions. At small batches on a
+// GPU a step costs about its launches, and the count does not depend on the
+// machine, so each step is held to an upper bound here: a change that adds
+// launches fails, one that fuses kernels lowers the bound. A program of its
+// own, because the callbacks are global to the process.
 
 #include "helpers.hpp"
+#include "launch_counter.hpp"
 
-#include <cstdint>
-#include <cstring>
-#include <sstream>
-#include <string>
 #include <vector>
 
 namespace {
 
-/// What the callbacks saw inside the outermost "ktnn::train_step" region.
-struct Launches {
-  int kernels = 0;
-  int deep_copies = 0;
-  std::vector<std::string> names;
-  std::string list() const {
-    std::ostringstream out;
-    for (auto const& n : names) out << n << "; ";
-    return out.str();
-  }
-};
-
-Launches seen;
-std::vector<std::string> regions;
-
-bool in_step() {
-  for (auto const& r : regions)
-    if (r == "ktnn::train_step") return true;
-  return false;
-}
-void push_region(char const* name) {
-  regions.emplace_back(name);
-}
-void pop_region() {
-  if (!regions.empty()) regions.pop_back();
-}
-void begin_kernel(char const* name, std::uint32_t, std::uint64_t* id) {
-  *id = 0;
-  if (!in_step()) return;
-  ++seen.kernels;
-  seen.names.emplace_back(name);
-}
-void begin_deep_copy(Kokkos_Profiling_SpaceHandle, char const* dst, void const*,
-                     Kokkos_Profiling_SpaceHandle, char const* src, void const*, std::uint64_t) {
-  if (!in_step()) return;
-  ++seen.deep_copies;
-  seen.names.emplace_back(std::string("deep_copy ") + src + " -> " + dst);
-}
-
-/// Counts what `step()` launches inside train_step's region; the hooks are
-/// set only around the call.
-template <class Step>
-Launches count(Step const& step) {
-  namespace tools = Kokkos::Tools::Experimental;
-  seen = {};
-  regions.clear();
-  tools::set_push_region_callback(push_region);
-  tools::set_pop_region_callback(pop_region);
-  tools::set_begin_parallel_for_callback(begin_kernel);
-  tools::set_begin_parallel_reduce_callback(begin_kernel);
-  tools::set_begin_parallel_scan_callback(begin_kernel);
-  tools::set_begin_deep_copy_callback(begin_deep_copy);
-  step();
-  tools::set_push_region_callback(nullptr);
-  tools::set_pop_region_callback(nullptr);
-  tools::set_begin_parallel_for_callback(nullptr);
-  tools::set_begin_parallel_reduce_callback(nullptr);
-  tools::set_begin_parallel_scan_callback(nullptr);
-  tools::set_begin_deep_copy_callback(nullptr);
-  return seen;
-}
+using ktnn_test::count_launches;
 
 /// Class labels 0..classes-1 in turn.
 template <class Space>
@@ -111,6 +49,8 @@ constexpr int demo_step_kernels = 16;
 constexpr int cnn_step_kernels = 24;
 constexpr int pinn_step_kernels = 50;
 constexpr int pinn_step_deep_copies = 1;
+// fit's step adds the loader's gather of the batch's inputs and targets.
+constexpr int loader_kernels = 2;
 
 }  // namespace
 
@@ -123,7 +63,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the demo's MLP", Space, demo_
   auto const y = labels<Space>(128, 10);
   auto step = [&] { ktnn::train_step(model, ktnn::CrossEntropy{}, adam, x, y); };
   step();  // the first step sizes the buffers
-  auto const launches = count(step);
+  auto const launches = count_launches("ktnn::train_step", step);
   MESSAGE("demo step: " << launches.kernels << " kernels, " << launches.deep_copies
                         << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);  // the hooks see the step
@@ -131,6 +71,31 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the demo's MLP", Space, demo_
   CHECK(launches.deep_copies == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(demo_count, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("kernels per step of fit: the demo's MLP", Space, demo_fit_count) {
+  using Mem = typename Space::memory_space;
+  int const samples = 4 * 128;
+  ktnn::data::ClassificationDataset<float, 784, Mem> data(
+      ktnn::Tensor<float, 784, Kokkos::LayoutRight, Mem>("x", samples), labels<Space>(samples, 10));
+  ktnn_test::fill_uniform(data.inputs.view(), 2, 0, 1);
+  ktnn::Model<DemoMlp, float, Space> model(1);
+  ktnn::Adam<float, Space> adam(model);
+  ktnn::data::DataLoader<decltype(data), Space> loader(data, {.batch_size = 128});
+  ktnn::FitOptions options;
+  options.epochs = 1;
+  ktnn::fit(model, ktnn::CrossEntropy{}, adam, loader, options);  // sizes the buffers
+  options.epochs = 2;
+  options.first_epoch = 1;
+  auto const launches = count_launches(
+      "ktnn::fit::step", [&] { ktnn::fit(model, ktnn::CrossEntropy{}, adam, loader, options); });
+  MESSAGE("demo fit: " << launches.kernels << " kernels in " << launches.entries
+                       << " steps: " << launches.list());
+  CHECK(launches.entries == 4);
+  CHECK(launches.kernels > 0);
+  CHECK(launches.kernels <= 4 * (demo_step_kernels + loader_kernels));
+  CHECK(launches.deep_copies == 0);
+}
+TEST_CASE_TEMPLATE_APPLY(demo_fit_count, ktnn_test::spaces);
 
 TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the CNN example", Space, cnn_count) {
   using Mem = typename Space::memory_space;
@@ -141,7 +106,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the CNN example", Space, cnn_
   auto const y = labels<Space>(8, 10);
   auto step = [&] { ktnn::train_step(model, ktnn::CrossEntropy{}, adam, x, y); };
   step();
-  auto const launches = count(step);
+  auto const launches = count_launches("ktnn::train_step", step);
   MESSAGE("CNN step: " << launches.kernels << " kernels, " << launches.deep_copies
                        << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);
@@ -162,7 +127,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the physics-informed Poisson 
   ktnn_test::fill_uniform(boundary, 4, 0, 1);
   auto step = [&] { ktnn::train_step(model, pinn, adam, interior, boundary, zero); };
   step();
-  auto const launches = count(step);
+  auto const launches = count_launches("ktnn::train_step", step);
   MESSAGE("PINN step: " << launches.kernels << " kernels, " << launches.deep_copies
                         << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);

@@ -312,8 +312,13 @@ class FitEpochs {
     exec.fence();
     auto const start = clock::now();
     for (int b = 0; b < batches_; ++b) {
-      policy_.step(model_, loss_, optimizer_, loader_, b,
-                   Kokkos::View<LossSums, memory_space>(slots_.data() + b));
+      {
+        // A region per step (the loader's batch and the training step), so
+        // tools can count and time fit's steps.
+        Kokkos::Profiling::ScopedRegion step_region("ktnn::fit::step");
+        policy_.step(model_, loss_, optimizer_, loader_, b,
+                     Kokkos::View<LossSums, memory_space>(slots_.data() + b));
+      }
       if (out_ && b + 1 < batches_ && progress.due()) report(epoch, b, progress, start);
     }
     Kokkos::deep_copy(exec, slots_host_, slots_);
