@@ -1,10 +1,14 @@
 // The portable GEMM against a naive product, at sizes that hit full tiles,
-// ragged edges, one row, one column and zero, with transposed operands; on the
-// device path also with a strided B and with K split across teams.
+// ragged edges, one row, one column and zero, with transposed operands and a
+// strided B, and with K split across teams on the device path; a strided B and
+// a pair of products in one launch give the bits of the plain products.
 
 #include "helpers.hpp"
 
 #include <ktnn/ops/gemm.hpp>
+
+#include <array>
+#include <cstdint>
 
 namespace {
 
@@ -53,10 +57,8 @@ TEST_CASE_TEMPLATE_DEFINE("gemm matches the naive product", Space, gemm_naive) {
       check_product<float, Space>(s[0], s[1], s[2], transpose, 0.0f);
       check_product<double, Space>(s[0], s[1], s[2], transpose, 0.0);
       check_product<double, Space>(s[0], s[1], s[2], transpose, 1.0);
-      if constexpr (ktnn::ops::gemm_takes_strided_b<Space>) {
-        check_product<float, Space>(s[0], s[1], s[2], transpose, 0.0f, true);
-        check_product<double, Space>(s[0], s[1], s[2], transpose, 1.0, true);
-      }
+      check_product<float, Space>(s[0], s[1], s[2], transpose, 0.0f, true);
+      check_product<double, Space>(s[0], s[1], s[2], transpose, 1.0, true);
     }
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_naive, ktnn_test::spaces);
@@ -84,11 +86,77 @@ TEST_CASE_TEMPLATE_DEFINE("gemm rejects operands that do not fit", Space, gemm_e
       ktnn::ops::gemm(Space{}, "test", ktnn::Matrix<float const>(ktnn::as_matrix(a)),
                       ktnn::Matrix<float const>(ktnn::as_matrix(b)), ktnn::as_matrix(c)),
       doctest::Contains("ktnn::ops::gemm: cannot multiply 4x3 by 5x2 into 4x2"), ktnn::Error);
-  if constexpr (ktnn::ops::gemm_takes_strided_b<Space>) return;
-  Kokkos::View<float**, Kokkos::LayoutLeft, Mem> b_left("b", 3, 2);
-  CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm(Space{}, "test", ktnn::Matrix<float const>(ktnn::as_matrix(a)),
-                      ktnn::Matrix<float const>(ktnn::as_matrix(b_left)), ktnn::as_matrix(c)),
-      doctest::Contains("contiguous rows"), ktnn::Error);
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_errors, ktnn_test::spaces);
+
+namespace {
+/// A rows x cols matrix of uniform values, row-major on Space.
+template <class T, class Space>
+Kokkos::View<T**, Kokkos::LayoutRight, typename Space::memory_space> filled(int rows, int cols,
+                                                                            std::uint64_t seed) {
+  Kokkos::View<T**, Kokkos::LayoutRight, typename Space::memory_space> v("m", rows, cols);
+  ktnn_test::fill_uniform(v, seed);
+  return v;
+}
+template <class T, class V>
+ktnn::Matrix<T const> operand(V const& v) {
+  return ktnn::Matrix<T const>(ktnn::as_matrix(v));
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("a strided B gives the bits of its contiguous copy", Space,
+                          gemm_strided_bits) {
+  // The host kernel packs a strided B panel by panel; the sums run in the
+  // same order as over a contiguous B (the transposed weights of Dense's
+  // forward, which used to be copied by a kernel of their own).
+  for (auto const& s : {std::array{130, 70, 784}, std::array{7, 10, 3}, std::array{64, 33, 64}}) {
+    int const m = s[0], n = s[1], k = s[2];
+    auto const a = filled<float, Space>(m, k, 1), b_t = filled<float, Space>(n, k, 2);
+    auto const b = filled<float, Space>(k, n, 3);
+    auto const bh = ktnn_test::to_vector(b_t);
+    auto bc = Kokkos::create_mirror_view(b);
+    for (int p = 0; p < k; ++p)
+      for (int j = 0; j < n; ++j) bc(p, j) = float(bh[std::size_t(j) * k + p]);
+    Kokkos::deep_copy(b, bc);  // b = b_t^T, contiguous
+    auto c1 = filled<float, Space>(m, n, 4), c2 = filled<float, Space>(m, n, 4);
+    ktnn::ops::gemm(Space{}, "test::strided", operand<float>(a), operand<float>(b_t).transposed(),
+                    ktnn::as_matrix(c1));
+    ktnn::ops::gemm(Space{}, "test::contiguous", operand<float>(a), operand<float>(b),
+                    ktnn::as_matrix(c2));
+    INFO("m " << m << " n " << n << " k " << k);
+    CHECK(ktnn_test::to_vector(c1) == ktnn_test::to_vector(c2));
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(gemm_strided_bits, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("gemm_pair gives the bits of two gemm calls", Space, gemm_pair_bits) {
+  // Dense's backward: dW (+)= dz^T x and dx = dz W, one launch on host spaces.
+  int const batch = 37, in = 50, out = 21;
+  auto const dz = filled<double, Space>(batch, out, 1), x = filled<double, Space>(batch, in, 2),
+             w = filled<double, Space>(out, in, 3);
+  auto dw1 = filled<double, Space>(out, in, 4), dw2 = filled<double, Space>(out, in, 4);
+  auto dx1 = filled<double, Space>(batch, in, 5), dx2 = filled<double, Space>(batch, in, 5);
+  using Store = ktnn::ops::StoreScaled<double>;
+  ktnn::ops::gemm_pair(
+      Space{}, "test::pair",
+      ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz).transposed(),
+                                        operand<double>(x), Store{ktnn::as_matrix(dw1), 1.0}},
+      ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
+                                        Store{ktnn::as_matrix(dx1), 0.0}});
+  ktnn::ops::gemm(Space{}, "test::dw", operand<double>(dz).transposed(), operand<double>(x),
+                  ktnn::as_matrix(dw2), 1.0);
+  ktnn::ops::gemm(Space{}, "test::dx", operand<double>(dz), operand<double>(w),
+                  ktnn::as_matrix(dx2));
+  CHECK(ktnn_test::to_vector(dw1) == ktnn_test::to_vector(dw2));
+  CHECK(ktnn_test::to_vector(dx1) == ktnn_test::to_vector(dx2));
+  // Sizes that do not fit name the product.
+  CHECK_THROWS_WITH_AS(
+      ktnn::ops::gemm_pair(
+          Space{}, "test::pair",
+          ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz), operand<double>(x),
+                                            Store{ktnn::as_matrix(dw1), 1.0}},
+          ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
+                                            Store{ktnn::as_matrix(dx1), 0.0}}),
+      doctest::Contains("test::dw: cannot multiply 37x21 by 37x50 into 21x50"), ktnn::Error);
+}
+TEST_CASE_TEMPLATE_APPLY(gemm_pair_bits, ktnn_test::spaces);

@@ -43,12 +43,31 @@ struct Poisson {
   }
 };
 
-// The bounds: what a step launches on host spaces today. Lower one when a
-// change fuses kernels; never raise one without saying why in the commit.
-constexpr int demo_step_kernels = 16;
-constexpr int cnn_step_kernels = 24;
-constexpr int pinn_step_kernels = 50;
-constexpr int pinn_step_deep_copies = 1;
+/// An upper bound on the kernels of a step: with the host kernels, and with
+/// the device kernels as they run on the host (the _device_kernels program,
+/// split-K sums included). A GPU splits K where the host did not (it has
+/// more teams to fill), so there each GEMM may add a pass that sums its
+/// slices: at most `products` more.
+struct Bound {
+  int host;
+  int device;
+  int products;
+  template <class Space>
+  int of() const {
+    if constexpr (!ktnn::ops::device_kernels<Space>)
+      return host;
+    else if constexpr (ktnn::ops::is_host_space<Space>)
+      return device;
+    else
+      return device + products;
+  }
+};
+
+// The bounds: what a step launches today. Lower one when a change fuses
+// kernels; never raise one without saying why in the commit.
+constexpr Bound demo_step{.host = 8, .device = 23, .products = 8};
+constexpr Bound cnn_step{.host = 18, .device = 30, .products = 6};
+constexpr Bound pinn_step{.host = 27, .device = 50, .products = 22};
 // fit's step adds the loader's gather of the batch's inputs and targets.
 constexpr int loader_kernels = 2;
 
@@ -67,7 +86,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the demo's MLP", Space, demo_
   MESSAGE("demo step: " << launches.kernels << " kernels, " << launches.deep_copies
                         << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);  // the hooks see the step
-  CHECK(launches.kernels <= demo_step_kernels);
+  CHECK(launches.kernels <= demo_step.of<Space>());
   CHECK(launches.deep_copies == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(demo_count, ktnn_test::spaces);
@@ -92,7 +111,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per step of fit: the demo's MLP", Space, demo
                        << " steps: " << launches.list());
   CHECK(launches.entries == 4);
   CHECK(launches.kernels > 0);
-  CHECK(launches.kernels <= 4 * (demo_step_kernels + loader_kernels));
+  CHECK(launches.kernels <= 4 * (demo_step.of<Space>() + loader_kernels));
   CHECK(launches.deep_copies == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(demo_fit_count, ktnn_test::spaces);
@@ -110,7 +129,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the CNN example", Space, cnn_
   MESSAGE("CNN step: " << launches.kernels << " kernels, " << launches.deep_copies
                        << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);
-  CHECK(launches.kernels <= cnn_step_kernels);
+  CHECK(launches.kernels <= cnn_step.of<Space>());
   CHECK(launches.deep_copies == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(cnn_count, ktnn_test::spaces);
@@ -131,7 +150,7 @@ TEST_CASE_TEMPLATE_DEFINE("kernels per train_step: the physics-informed Poisson 
   MESSAGE("PINN step: " << launches.kernels << " kernels, " << launches.deep_copies
                         << " deep copies: " << launches.list());
   CHECK(launches.kernels > 0);
-  CHECK(launches.kernels <= pinn_step_kernels);
-  CHECK(launches.deep_copies <= pinn_step_deep_copies);
+  CHECK(launches.kernels <= pinn_step.of<Space>());
+  CHECK(launches.deep_copies == 0);
 }
 TEST_CASE_TEMPLATE_APPLY(pinn_count, ktnn_test::spaces);

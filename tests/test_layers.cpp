@@ -32,6 +32,12 @@ TEST_CASE_TEMPLATE_DEFINE("finite differences: activations as layers and deep st
   check_gradients<ktnn::Sequential<ktnn::Dense<2, 9, ktnn::SiLU>, ktnn::Dense<9, 9, ktnn::ReLU>,
                                    ktnn::Dense<9, 1>>,
                   Space>(1, 13);
+  // Chained Dense layers: each one's input gradient carries the derivative
+  // of the activation below it (Tanh, Sigmoid, ReLU), so the lower layer
+  // starts from dL/dz (runner.hpp, hands_down_activation).
+  check_gradients<ktnn::Sequential<ktnn::Dense<3, 8, ktnn::ReLU>, ktnn::Dense<8, 7, ktnn::Sigmoid>,
+                                   ktnn::Dense<7, 6, ktnn::Tanh>, ktnn::Dense<6, 2, ktnn::Tanh>>,
+                  Space>(23, 14);
 }
 TEST_CASE_TEMPLATE_APPLY(stack_fd, ktnn_test::spaces);
 
@@ -57,6 +63,36 @@ TEST_CASE_TEMPLATE_DEFINE("fused Dense+activation equals Dense then the activati
                          ktnn_test::to_vector(split.input_gradient()), 1e-12, 1e-14);
 }
 TEST_CASE_TEMPLATE_APPLY(fused_vs_unfused, ktnn_test::spaces);
+
+TEST_CASE_TEMPLATE_DEFINE("chained Dense backward equals the layers one by one", Space, chained) {
+  // Sequential<Dense<.., Tanh>, Dense<.., Sigmoid>, Dense> hands each
+  // activation's derivative to the layer above; with the activations as
+  // layers of their own nothing is handed down.
+  using Chained = ktnn::Sequential<ktnn::Dense<6, 9, ktnn::Tanh>, ktnn::Dense<9, 5, ktnn::Sigmoid>,
+                                   ktnn::Dense<5, 4>>;
+  using Split = ktnn::Sequential<ktnn::Dense<6, 9>, ktnn::Tanh, ktnn::Dense<9, 5>, ktnn::Sigmoid,
+                                 ktnn::Dense<5, 4>>;
+  static_assert(ktnn::hands_down_activation<ktnn::StandardPasses, Chained, 1>() &&
+                ktnn::hands_down_activation<ktnn::StandardPasses, Chained, 2>() &&
+                !ktnn::hands_down_activation<ktnn::StandardPasses, Split, 2>());
+  ktnn::Model<Chained, double, Space> chained(3);
+  ktnn::Model<Split, double, Space> split(3);
+  Kokkos::deep_copy(split.parameters(), chained.parameters());
+  typename ktnn::Model<Chained, double, Space>::batch_view x("x", 29, 6), r("r", 29, 4);
+  ktnn_test::fill_uniform(x, 3);
+  ktnn_test::fill_uniform(r, 4);
+  chained.forward(x);
+  split.forward(x);
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass accumulates
+    chained.backward(r, true, pass == 0 ? ktnn::Accumulate::no : ktnn::Accumulate::yes);
+    split.backward(r, true, pass == 0 ? ktnn::Accumulate::no : ktnn::Accumulate::yes);
+    ktnn_test::check_close(ktnn_test::to_vector(chained.gradients()),
+                           ktnn_test::to_vector(split.gradients()), 1e-12, 1e-14);
+    ktnn_test::check_close(ktnn_test::to_vector(chained.input_gradient()),
+                           ktnn_test::to_vector(split.input_gradient()), 1e-12, 1e-14);
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(chained, ktnn_test::spaces);
 
 TEST_CASE("Sequential: compile-time shapes, parameter layout and PyTorch names") {
   using Mlp = ktnn::Sequential<ktnn::Dense<784, 256, ktnn::ReLU>, ktnn::Dense<256, 128>, ktnn::ReLU,

@@ -78,25 +78,14 @@ struct TaylorLinearEpilogue {
   }
 };
 
-/// The linear product of Dense<In, Out>, x W^T through `epilogue`, on any
-/// space: W^T staged in the workspace on host spaces, read in place on
-/// devices.
+/// The linear product of Dense<In, Out>, x W^T through `epilogue`: W^T is W
+/// read through transposed strides (the host kernel packs its panels).
 template <int In, int Out, class ExecSpace, class T, class Isa, class Epilogue>
 void dense_product(LayerContext<ExecSpace, T, Isa> const& ctx, char const* label, Matrix<T const> x,
                    Epilogue const& epilogue) {
-  constexpr std::size_t weights = std::size_t(In) * Out;
   auto w = row_major(ctx.parameters, Out, In);
-  if constexpr (ops::gemm_takes_strided_b<ExecSpace>) {
-    ops::gemm<Isa>(ctx.exec, label, x, Matrix<T const>(w).transposed(), x.rows, Out, epilogue,
-                   ctx.workspace);
-  } else {
-    if (ctx.workspace.size < weights)
-      detail::fail(label, "workspace of ", ctx.workspace.size, " elements, ", weights,
-                   " needed for W^T");
-    auto w_t = row_major(ctx.workspace.data, In, Out);
-    ops::transpose(ctx.exec, "ktnn::Dense::transpose", w, w_t);
-    ops::gemm<Isa>(ctx.exec, label, x, Matrix<T const>(w_t), x.rows, Out, epilogue);
-  }
+  ops::gemm<Isa>(ctx.exec, label, x, Matrix<T const>(w).transposed(), x.rows, Out, epilogue,
+                 ctx.workspace);
 }
 
 /// The kernels of dense_bias_gradient: for each column j, the sum over the
@@ -211,16 +200,6 @@ struct ValueRowColumnSums {
   }
 };
 
-template <class ExecSpace, class T>
-void value_row_column_sums(ExecSpace const& exec, Matrix<T const> dz, int k, int samples,
-                           T* grad_bias, T grad_beta) {
-  using Kernel = ValueRowColumnSums<T>;
-  int const blocks = (dz.cols + Kernel::block - 1) / Kernel::block;
-  Kokkos::parallel_for(
-      "ktnn::Dense::backward_taylor::bias", Kokkos::RangePolicy<ExecSpace>(exec, 0, blocks),
-      Kernel{.dz = dz, .k = k, .samples = samples, .grad_bias = grad_bias, .grad_beta = grad_beta});
-}
-
 /// dz = dy * act'(z, y) of Dense's backward, written into dy in place and
 /// returned for the bias sum.
 template <class Act, class T>
@@ -266,25 +245,73 @@ constexpr long padded_tile_work(int m, int n) {
          Tile::nr;
 }
 
-template <int In, int Out, class ExecSpace, class T, class Isa>
+/// The input gradient of Dense's backward, dx = dz W, times the derivative of
+/// the layer below's activation `Below` (taken from that layer's output,
+/// which is this layer's input x) when the runner hands it down, so that the
+/// layer below starts from dL/dz and needs no pass of its own for it. The
+/// product is the one DenseActivationGradient would form (the same bits).
+template <class T, class Below>
+struct InputGradientEpilogue {
+  Matrix<T> dx;
+  Matrix<T const> x;
+  Matrix<T> output() const { return dx; }
+  KOKKOS_INLINE_FUNCTION void operator()(int i, int j, T acc) const {
+    if constexpr (std::is_same_v<Below, Identity>)
+      dx(i, j) = acc;
+    else
+      dx(i, j) = acc * Below::derivative(T(0), x(i, j));
+  }
+};
+
+/// The bias gradient as the lead of Dense's products launch on host spaces:
+/// a work item per block of columns (ValueRowColumnSums).
+template <class T>
+struct BiasSumsLead {
+  static constexpr char const* label = "ktnn::Dense::backward::bias";
+  ValueRowColumnSums<T> sums;
+  int items = 0;
+  KOKKOS_INLINE_FUNCTION void operator()(int b) const { sums(b); }
+};
+
+/// The bias sums over every k-th row of dz's first `samples * k` rows.
+template <class T>
+BiasSumsLead<T> bias_sums_lead(Matrix<T const> dz, int k, int samples, T* grad_bias, T grad_beta) {
+  using Sums = ValueRowColumnSums<T>;
+  return {.sums = {.dz = dz,
+                   .k = k,
+                   .samples = samples,
+                   .grad_bias = grad_bias,
+                   .grad_beta = grad_beta},
+          .items = (dz.cols + Sums::block - 1) / Sums::block};
+}
+
+/// The products of Dense's backward from dz: dW (+)= dz^T x and, unless dx is
+/// empty, dx = dz W (through InputGradientEpilogue<T, Below>), after `lead`;
+/// on host spaces all in one launch.
+template <int In, int Out, class Below = Identity, class ExecSpace, class T, class Isa,
+          class Lead = ops::NoLead>
 void dense_backward_products(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> dz,
-                             Matrix<T const> x, Matrix<T> dx) {
+                             Matrix<T const> x, Matrix<T> dx, Lead const& lead = {}) {
   auto const dw = row_major(ctx.gradients, Out, In);
+  auto const w = Matrix<T const>(row_major(ctx.parameters, Out, In));
+  using Weights = ops::Product<T, ops::StoreScaled<T>>;
+  using Input = ops::Product<T, InputGradientEpilogue<T, Below>>;
+  auto products = [&](Matrix<T const> a, Matrix<T const> b, Matrix<T> c) {
+    Weights const weights{"ktnn::Dense::backward::weights", a, b, {c, ctx.gradient_beta()}};
+    Input const input = dx.empty() ? Input{"ktnn::Dense::backward::input", {}, {}, {}}
+                                   : Input{"ktnn::Dense::backward::input", dz, w, {dx, x}};
+    ops::gemm_pair<Isa>(ctx.exec, "ktnn::Dense::backward::products", weights, input, ctx.workspace,
+                        lead);
+  };
   // A narrow input (a network's first layer on a few coordinates) leaves
   // most of a register tile's columns empty in dW = dz^T x; dW^T = x^T dz
   // is the same sums in the same order on a tile that fits, written through
   // dW's transposed strides.
   if constexpr (!ops::device_kernels<ExecSpace> &&
-                2 * padded_tile_work<T, Isa>(In, Out) < padded_tile_work<T, Isa>(Out, In)) {
-    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", x.transposed(), dz, dw.transposed(),
-                   ctx.gradient_beta(), ctx.workspace);
-  } else {
-    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::weights", dz.transposed(), x, dw,
-                   ctx.gradient_beta(), ctx.workspace);
-  }
-  if (!dx.empty())
-    ops::gemm<Isa>(ctx.exec, "ktnn::Dense::backward::input", dz, row_major(ctx.parameters, Out, In),
-                   dx, T(0), ctx.workspace);
+                2 * padded_tile_work<T, Isa>(In, Out) < padded_tile_work<T, Isa>(Out, In))
+    products(x.transposed(), dz, dw.transposed());
+  else
+    products(dz.transposed(), x, dw);
 }
 }  // namespace detail
 
@@ -322,14 +349,13 @@ struct Dense {
   }
 
   /// Workspace elements forward and backward use on `exec` for `batch` rows:
-  /// on host spaces the transposed weights (the GEMM there wants B's rows
-  /// contiguous); on devices the split-K slices of the products and the
-  /// per-chunk column sums of the bias gradient.
+  /// on devices the split-K slices of the products and the per-chunk column
+  /// sums of the bias gradient; none on host spaces.
   template <class ExecSpace>
   static std::size_t workspace_size(ExecSpace const& exec, int batch) {
-    if constexpr (!ops::gemm_takes_strided_b<ExecSpace>) {
+    if constexpr (!ops::device_kernels<ExecSpace>) {
       (void)exec, (void)batch;
-      return weight_count;
+      return 0;
     } else {
       std::size_t size = ops::gemm_workspace_size(exec, batch, Out, In);  // forward
       auto grow = [&](std::size_t s) { size = s > size ? s : size; };
@@ -356,15 +382,38 @@ struct Dense {
   template <class ExecSpace, class T, class Isa>
   static void backward(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
                        Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
+    backward_fused<Identity, false>(ctx, x, y, dy, dx);
+  }
+
+  /// backward as the layer runner chains Dense layers (layers/runner.hpp):
+  /// with DyIsDz, `dy` already holds dL/dz (the layer above applied this
+  /// layer's activation derivative); `dx` gets dL/dx times the derivative of
+  /// Below, the activation of the layer below (Identity: plain dL/dx). On
+  /// host spaces the bias sums and both products are then one launch.
+  template <class Below, bool DyIsDz, class ExecSpace, class T, class Isa>
+  static void backward_fused(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<T const> x,
+                             Matrix<T const> y, Matrix<T> dy, Matrix<T> dx) {
     T* const grad_bias = ctx.gradients + weight_count;
-    Matrix<T const> z;
-    if constexpr (Act::needs_input) z = ctx.template saved_rows<Out>();
-    // dz = dy * act'(z, y) in place, and the bias gradient (column sums of
-    // dz) in the same pass.
-    detail::dense_bias_gradient(ctx.exec, ctx.workspace, x.rows, Out, grad_bias,
-                                ctx.gradient_beta(),
-                                detail::DenseActivationGradient<Act, T>{.z = z, .y = y, .dy = dy});
-    detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
+    constexpr bool dz_ready = DyIsDz || std::is_same_v<Act, Identity>;
+    if constexpr (dz_ready && !ops::device_kernels<ExecSpace>) {
+      // dz = dy: the bias sums lead the products' launch.
+      detail::dense_backward_products<In, Out, Below>(
+          ctx, Matrix<T const>(dy), x, dx,
+          detail::bias_sums_lead(Matrix<T const>(dy), 1, x.rows, grad_bias, ctx.gradient_beta()));
+      return;
+    } else if constexpr (dz_ready) {
+      detail::dense_bias_gradient(ctx.exec, ctx.workspace, x.rows, Out, grad_bias,
+                                  ctx.gradient_beta(), detail::ValueRowAt<1, T>{.dy = dy});
+    } else {
+      Matrix<T const> z;
+      if constexpr (Act::needs_input) z = ctx.template saved_rows<Out>();
+      // dz = dy * act'(z, y) in place, and the bias gradient (column sums of
+      // dz) in the same pass.
+      detail::dense_bias_gradient(
+          ctx.exec, ctx.workspace, x.rows, Out, grad_bias, ctx.gradient_beta(),
+          detail::DenseActivationGradient<Act, T>{.z = z, .y = y, .dy = dy});
+    }
+    detail::dense_backward_products<In, Out, Below>(ctx, Matrix<T const>(dy), x, dx);
   }
 
   /// Values per Taylor row forward_taylor keeps for backward_taylor: the
@@ -408,12 +457,17 @@ struct Dense {
       if constexpr (!std::is_same_v<Act, Identity>)
         detail::taylor_activation_backward<Act, K>(
             ctx.exec, "ktnn::Dense::backward_taylor::activation", z, y, dy, dy);
-      if constexpr (ops::device_kernels<ExecSpace>)
+      if constexpr (ops::device_kernels<ExecSpace>) {
         detail::dense_bias_gradient(ctx.exec, ctx.workspace, samples, Out, grad_bias,
                                     ctx.gradient_beta(), detail::ValueRowAt<K, T>{.dy = dy});
-      else
-        detail::value_row_column_sums(ctx.exec, Matrix<T const>(dy), K, samples, grad_bias,
-                                      ctx.gradient_beta());
+      } else {
+        // The bias sums (over the value rows) lead the products' launch.
+        detail::dense_backward_products<In, Out>(
+            ctx, Matrix<T const>(dy), x, dx,
+            detail::bias_sums_lead(Matrix<T const>(dy), K, samples, grad_bias,
+                                   ctx.gradient_beta()));
+        return;
+      }
     }
     detail::dense_backward_products<In, Out>(ctx, Matrix<T const>(dy), x, dx);
   }

@@ -46,6 +46,14 @@
 ///                                  neighbours (ShapedLayer, check_shaped_layer)
 ///   preserves_shape = true         element-wise: the shape before passes
 ///                                  through (ShapePreservingLayer)
+///   activation, backward_fused<Below, DyIsDz>(ctx, x, y, dy, dx)
+///                                  a layer whose output is activation(z) and
+///                                  whose backward can start from dL/dz and
+///                                  multiply its dx by the derivative of the
+///                                  layer below's activation Below: the runner
+///                                  chains two such neighbours so the lower
+///                                  one needs no activation pass
+///                                  (ChainedBackwardLayer)
 ///   torch_modules                  modules of the equivalent torch.nn.Sequential
 ///                                  the layer stands for (default 1; a Dense
 ///                                  with a fused ReLU is two, Linear then ReLU):
@@ -54,6 +62,7 @@
 
 #include <ktnn/core/matrix.hpp>
 #include <ktnn/core/shape.hpp>
+#include <ktnn/layers/activation_functions.hpp>
 #include <ktnn/layers/init.hpp>
 #include <ktnn/ops/gemm.hpp>
 
@@ -220,6 +229,11 @@ concept backward_taylor_pass = requires(Probe const& ctx, Matrix<float const> x,
   L::template backward_taylor<3>(ctx, x, x, y, y);
 };
 template <class L>
+concept backward_fused_pass = requires(Probe const& ctx, Matrix<float const> x, Matrix<float> dy) {
+  typename L::activation;
+  L::template backward_fused<Identity, true>(ctx, x, x, dy, dy);
+};
+template <class L>
 concept declares_taylor_saved = requires {
   { L::taylor_saved_per_row } -> std::convertible_to<std::size_t>;
 };
@@ -366,6 +380,11 @@ constexpr bool check_shaped_layer() {
   }
   return ShapedLayer<L>;
 }
+
+/// A layer whose backward the runner can chain with its neighbours' (see
+/// backward_fused above; Dense is one).
+template <class L>
+concept ChainedBackwardLayer = Layer<L> && detail::layer_requirements::backward_fused_pass<L>;
 
 /// An element-wise layer (or layer template): the shape before it passes through.
 template <class L>

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace ktnn {
@@ -63,6 +64,41 @@ struct TaylorPasses {
     L::template backward_taylor<K>(ctx, x, y, dy, dx);
   }
 };
+
+/// Whether layer I of `Architecture`, in a walk of `Passes`, applies the
+/// activation derivative of layer I-1 in its input gradient: both chain
+/// their backward (ChainedBackwardLayer), the standard passes, and layer
+/// I-1's activation takes its derivative from its output alone (which is
+/// layer I's input). Layer I-1 then starts its backward from dL/dz.
+template <class Passes, class Architecture, std::size_t I>
+constexpr bool hands_down_activation();
+
+namespace detail {
+/// The activation layer I's backward multiplies its input gradient by:
+/// layer I-1's where it is handed down, Identity otherwise.
+template <bool HandsDown, class Architecture, std::size_t I>
+struct activation_below {
+  using type = Identity;
+};
+template <class Architecture, std::size_t I>
+struct activation_below<true, Architecture, I> {
+  using type = typename Architecture::template layer<I - 1>::activation;
+};
+}  // namespace detail
+
+template <class Passes, class Architecture, std::size_t I>
+constexpr bool hands_down_activation() {
+  if constexpr (I == 0 || I >= Architecture::depth || !std::is_same_v<Passes, StandardPasses>) {
+    return false;
+  } else {
+    using Upper = typename Architecture::template layer<I>;
+    using Lower = typename Architecture::template layer<I - 1>;
+    if constexpr (ChainedBackwardLayer<Upper> && ChainedBackwardLayer<Lower>)
+      return !Lower::activation::needs_input;
+    else
+      return false;
+  }
+}
 
 /// What every layer of one walk shares: the model's arenas (each layer gets
 /// its block of them) and the keys of its counter-based randomness.
@@ -241,8 +277,17 @@ class LayerRunner {
       dx = row_major(backward_[(I + 1) % 2].data(), rows_, L::in_features);
     else
       dx = input_gradient;
-    Passes::template backward<L>(context<I>(exec, args, accumulate), layer_input<I>(input),
-                                 Matrix<T const>(layer_output<I>()), dy, dx);
+    constexpr bool below = hands_down_activation<Passes, Architecture, I>();
+    constexpr bool dy_is_dz = hands_down_activation<Passes, Architecture, I + 1>();
+    if constexpr (below || dy_is_dz) {
+      using Below = typename detail::activation_below<below, Architecture, I>::type;
+      L::template backward_fused<Below, dy_is_dz>(context<I>(exec, args, accumulate),
+                                                  layer_input<I>(input),
+                                                  Matrix<T const>(layer_output<I>()), dy, dx);
+    } else {
+      Passes::template backward<L>(context<I>(exec, args, accumulate), layer_input<I>(input),
+                                   Matrix<T const>(layer_output<I>()), dy, dx);
+    }
     if (args.check_finite) {
       require_finite<I>(exec, "parameter gradient", args.gradients + Architecture::param_offset[I],
                         L::param_count);

@@ -3,9 +3,10 @@
 ///
 /// Host spaces: the product is cut into MR x NR tiles of C; one work item
 /// computes one tile with its accumulators in registers, reading a column
-/// strip of A (any strides, so transposes are free) and a row panel of B (rows
-/// contiguous). Work items walk down a B panel before moving to the next, so
-/// the panel stays in cache.
+/// strip of A (any strides, so transposes are free) and a row panel of B (a B
+/// without contiguous rows is packed panel by panel inside the kernel). Work
+/// items walk down a B panel before moving to the next, so the panel stays in
+/// cache. The kernels are in gemm_host.hpp.
 ///
 /// Devices: a team of 256 threads computes a 64 x 64 block of C, staging
 /// 16-deep slices of A and B in team scratch memory (any strides for both, so
@@ -20,6 +21,7 @@
 
 #include <ktnn/core/error.hpp>
 #include <ktnn/core/matrix.hpp>
+#include <ktnn/ops/gemm_host.hpp>
 #include <ktnn/ops/space.hpp>
 
 #include <Kokkos_Core.hpp>
@@ -259,113 +261,7 @@ std::size_t gemm_workspace_size(ExecSpace const& exec, int m, int n, int k) {
 
 }  // namespace ktnn::ops
 
-/// Marks the register tile's innermost loop (over NR columns) for
-/// vectorization where OpenMP's simd pragma is understood. Without it GCC
-/// fully unrolls a double tile's 16 columns and vectorizes across its rows
-/// instead (strided), which ran the double products several times slower
-/// than float per element.
-#if defined(_OPENMP) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
-#define KTNN_IMPL_SIMD_LOOP _Pragma("omp simd")
-#else
-#define KTNN_IMPL_SIMD_LOOP
-#endif
-
 namespace ktnn::detail {
-
-template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
-                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
-                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
-                                           Epilogue const& epilogue) {
-  T acc[MR][NR] = {};
-  for (int k = 0; k < k_extent; ++k) {
-    T const* b_row = b + k * b_rs;
-    for (int i = 0; i < MR; ++i) {
-      T const a_ik = a[i * a_rs + k * a_cs];
-      KTNN_IMPL_SIMD_LOOP
-      for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_row[j];
-    }
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
-}
-
-/// A tile cut by the edge of C (mr <= MR rows, nr <= NR columns). It runs the
-/// same full-width register tile over a zero-padded copy of each B row and
-/// zero A values past the edge, so it vectorizes like a full tile (a loop
-/// bounded by nr would not), and stores only the mr x nr elements that exist.
-template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
-                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
-                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
-                                           int mr, int nr, Epilogue const& epilogue) {
-  T acc[MR][NR] = {};
-  for (int k = 0; k < k_extent; ++k) {
-    T const* b_row = b + k * b_rs;
-    T b_pad[NR];
-    for (int j = 0; j < NR; ++j) b_pad[j] = j < nr ? b_row[j] : T(0);
-    for (int i = 0; i < MR; ++i) {
-      T const a_ik = i < mr ? a[i * a_rs + k * a_cs] : T(0);
-      KTNN_IMPL_SIMD_LOOP
-      for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_pad[j];
-    }
-  }
-  for (int i = 0; i < mr; ++i)
-    for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
-}
-
-/// The MR x NR tile of C at (i0, j0): the full register tile, or the edge
-/// form where the tile crosses the edge of C.
-template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> const& b, int i0,
-                                      int j0, Epilogue const& epilogue) {
-  int const m = a.rows, n = b.cols, k = a.cols;
-  T const* a_strip = a.data + i0 * a.row_stride;
-  T const* b_panel = b.data + j0;
-  if (i0 + MR <= m && j0 + NR <= n) {
-    gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0, j0,
-                           epilogue);
-  } else {
-    int const mr = m - i0 < MR ? m - i0 : MR;
-    int const nr = n - j0 < NR ? n - j0 : NR;
-    gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k, i0, j0,
-                           mr, nr, epilogue);
-  }
-}
-
-/// The host kernel: one MR x NR register tile of C per work item.
-template <int MR, int NR, class T, class Epilogue>
-struct RegisterGemm {
-  Matrix<T const> a, b;
-  int tiles_m;
-  Epilogue epilogue;
-  KOKKOS_INLINE_FUNCTION void operator()(int t) const {
-    int const tj = t / tiles_m;  // consecutive work items share a B panel
-    int const ti = t - tj * tiles_m;
-    gemm_tile<MR, NR>(a, b, ti * MR, tj * NR, epilogue);
-  }
-};
-
-template <int MR, int NR, class ExecSpace, class T, class Epilogue>
-void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
-                   Epilogue const& epilogue) {
-  int const tiles_m = (a.rows + MR - 1) / MR;
-  int const tiles_n = (b.cols + NR - 1) / NR;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n),
-      RegisterGemm<MR, NR, T, Epilogue>{.a = a, .b = b, .tiles_m = tiles_m, .epilogue = epilogue});
-}
-
-/// The host kernel's tiles run one after another by the calling thread: the
-/// product of one sample inside a work item that also prepares its operands
-/// (a convolution's im2col), so they stay in that core's cache. Panels of B
-/// outermost, as in register_gemm.
-template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void serial_gemm(Matrix<T const> a, Matrix<T const> b,
-                                        Epilogue const& epilogue) {
-  for (int j0 = 0; j0 < b.cols; j0 += NR)
-    for (int i0 = 0; i0 < a.rows; i0 += MR) gemm_tile<MR, NR>(a, b, i0, j0, epilogue);
-}
 
 #if defined(KTNN_ENABLE_BLAS)
 /// The vendor-BLAS path (KTNN_ENABLE_BLAS): float and double on host spaces,
@@ -440,47 +336,29 @@ bool blas_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matr
 
 }  // namespace ktnn::detail
 
-namespace ktnn::detail {
-/// One 32 x 32 tile of ops::transpose per work item.
-template <class T>
-struct TransposeTiles {
-  static constexpr int tile = 32;
-  Matrix<T const> a;
-  Matrix<T> b;
-  int tiles_j;
-  KOKKOS_INLINE_FUNCTION void operator()(int t) const {
-    int const i0 = (t / tiles_j) * tile, j0 = (t % tiles_j) * tile;
-    int const i1 = i0 + tile < a.rows ? i0 + tile : a.rows;
-    int const j1 = j0 + tile < a.cols ? j0 + tile : a.cols;
-    for (int i = i0; i < i1; ++i)
-      for (int j = j0; j < j1; ++j) b(j, i) = a(i, j);
-  }
-};
-}  // namespace ktnn::detail
-
 namespace ktnn::ops {
 
-/// Whether gemm() takes a B of any strides on this space (the device kernel
-/// stages B through scratch); host spaces need B's rows contiguous.
-template <class ExecSpace>
-inline constexpr bool gemm_takes_strided_b = device_kernels<ExecSpace>;
+/// The sizes check of gemm(): A is M x K, B is K x N, C is M x N.
+template <class T>
+void check_product(char const* label, Matrix<T const> a, Matrix<T const> b, int n_out_rows,
+                   int n_out_cols) {
+  if (a.rows != n_out_rows || b.cols != n_out_cols || a.cols != b.rows)
+    ktnn::detail::fail(label, "cannot multiply ", a.rows, "x", a.cols, " by ", b.rows, "x", b.cols,
+                       " into ", n_out_rows, "x", n_out_cols);
+}
 
-/// C(i, j) = epilogue(i, j, sum_k A(i, k) * B(k, j)) for an M x K matrix A with
-/// any strides and a K x N matrix B (rows contiguous on host spaces, any
-/// strides on devices). With KTNN_ENABLE_BLAS defined, float and double
-/// products on host spaces go to CBLAS instead; the portable kernel stays the
-/// default. `work` (see gemm_workspace_size) lets a device split K.
+/// C(i, j) = epilogue(i, j, sum_k A(i, k) * B(k, j)) for an M x K matrix A and
+/// a K x N matrix B, each with any strides (on host spaces a B whose rows are
+/// not contiguous is packed panel by panel inside the kernel). With
+/// KTNN_ENABLE_BLAS defined, float and double products on host spaces go to
+/// CBLAS instead; the portable kernel stays the default. `work` (see
+/// gemm_workspace_size) lets a device split K.
 /// \param label names the kernel for Kokkos Tools.
 /// \tparam Isa the host register tile (NativeIsa: what this file is compiled for).
 template <class Isa = NativeIsa, class ExecSpace, class T, class Epilogue>
 void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
           int n_out_rows, int n_out_cols, Epilogue const& epilogue, Workspace<T> work = {}) {
-  if (a.rows != n_out_rows || b.cols != n_out_cols || a.cols != b.rows)
-    ktnn::detail::fail("ktnn::ops::gemm", "cannot multiply ", a.rows, "x", a.cols, " by ", b.rows,
-                       "x", b.cols, " into ", n_out_rows, "x", n_out_cols);
-  if (!gemm_takes_strided_b<ExecSpace> && b.col_stride != 1)
-    ktnn::detail::fail("ktnn::ops::gemm", "B must have contiguous rows on ", ExecSpace::name(),
-                       " (column stride ", b.col_stride, ")");
+  check_product("ktnn::ops::gemm", a, b, n_out_rows, n_out_cols);
   int const m = a.rows, n = b.cols;
   if (m == 0 || n == 0) return;
   if constexpr (device_kernels<ExecSpace>) {
@@ -495,8 +373,79 @@ void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T 
 #endif
     constexpr int MR = GemmTile<T, Isa>::mr;
     constexpr int NR = GemmTile<T, Isa>::nr;
-    detail::register_gemm<MR, NR>(exec, label, a, b, epilogue);
+    if (b.col_stride == 1)
+      detail::register_gemm<MR, NR>(exec, label, a, b, epilogue);
+    else
+      detail::packed_panel_gemm<MR, NR>(exec, label, a, b, epilogue);
   }
+}
+
+/// One product of gemm_pair: A, B, the epilogue that writes C, and the label
+/// its kernel has where it runs alone.
+template <class T, class Epilogue>
+struct Product {
+  char const* label;
+  Matrix<T const> a, b;
+  Epilogue epilogue;
+};
+
+/// No work before gemm_pair's products.
+struct NoLead {
+  static constexpr char const* label = "ktnn::ops::no_lead";
+  int items = 0;
+  KOKKOS_INLINE_FUNCTION void operator()(int) const {}
+};
+
+/// Whether gemm_pair runs products with these B operands in one launch on
+/// `ExecSpace` (host spaces, both B row-contiguous, no BLAS for T).
+template <class ExecSpace, class T>
+bool pairs_products(Matrix<T const> const& first_b, Matrix<T const> const& second_b) {
+  bool together = !device_kernels<ExecSpace> && first_b.col_stride == 1 && second_b.col_stride == 1;
+#if defined(KTNN_ENABLE_BLAS)
+  if constexpr (detail::blas_applies<ExecSpace, T>) together = false;
+#endif
+  return together;
+}
+
+/// Two independent products (neither reads what the other writes), after
+/// `lead` (`lead.items` work items `lead(i)` that neither product reads or
+/// writes): one launch named `label` where pairs_products holds; otherwise
+/// the lead under its own label, then each product its own gemm() under its
+/// own label, in that order. The results are the same bits either way.
+template <class Isa = NativeIsa, class ExecSpace, class T, class FirstEpilogue,
+          class SecondEpilogue, class Lead = NoLead>
+void gemm_pair(ExecSpace const& exec, char const* label, Product<T, FirstEpilogue> const& first,
+               Product<T, SecondEpilogue> const& second, Workspace<T> work = {},
+               Lead const& lead = {}) {
+  auto const c1 = first.epilogue.output();
+  auto const c2 = second.epilogue.output();
+  check_product(first.label, first.a, first.b, c1.rows, c1.cols);
+  check_product(second.label, second.a, second.b, c2.rows, c2.cols);
+  if constexpr (!device_kernels<ExecSpace>) {
+    if (pairs_products<ExecSpace>(first.b, second.b)) {
+      constexpr int MR = GemmTile<T, Isa>::mr;
+      constexpr int NR = GemmTile<T, Isa>::nr;
+      auto tiles = [](int m, int n) { return ((m + MR - 1) / MR) * ((n + NR - 1) / NR); };
+      int const first_tiles = tiles(c1.rows, c1.cols);
+      int const total = lead.items + first_tiles + tiles(c2.rows, c2.cols);
+      using Kernel = detail::RegisterGemmPair<MR, NR, T, FirstEpilogue, SecondEpilogue, Lead>;
+      // The items differ in cost (a weight gradient's tile sums over the
+      // whole batch, an input gradient's over a layer's width): handed out
+      // dynamically, the costly ones first, so no thread gets all of them.
+      // Which thread computes a tile does not change its bits.
+      Kokkos::parallel_for(
+          label, Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>(exec, 0, total),
+          Kernel{.lead = lead,
+                 .first = {first.a, first.b, (c1.rows + MR - 1) / MR, first.epilogue},
+                 .second = {second.a, second.b, (c2.rows + MR - 1) / MR, second.epilogue},
+                 .first_tiles = first_tiles});
+      return;
+    }
+  }
+  if (lead.items > 0)
+    Kokkos::parallel_for(lead.label, Kokkos::RangePolicy<ExecSpace>(exec, 0, lead.items), lead);
+  gemm<Isa>(exec, first.label, first.a, first.b, c1.rows, c1.cols, first.epilogue, work);
+  gemm<Isa>(exec, second.label, second.a, second.b, c2.rows, c2.cols, second.epilogue, work);
 }
 
 /// C = A * B + beta * C for row-major C.
@@ -504,20 +453,6 @@ template <class Isa = NativeIsa, class ExecSpace, class T>
 void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
           Matrix<T> c, T beta = T(0), Workspace<T> work = {}) {
   gemm<Isa>(exec, label, a, b, c.rows, c.cols, StoreScaled<T>{c, beta}, work);
-}
-
-/// B = A^T (B(j, i) = A(i, j)), in 32 x 32 tiles so reads and writes both stay
-/// within a few cache lines per work item.
-template <class ExecSpace, class T>
-void transpose(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T> b) {
-  if (a.rows != b.cols || a.cols != b.rows)
-    ktnn::detail::fail("ktnn::ops::transpose", "cannot transpose ", a.rows, "x", a.cols, " into ",
-                       b.rows, "x", b.cols);
-  using Kernel = ktnn::detail::TransposeTiles<T>;
-  int const tiles_i = (a.rows + Kernel::tile - 1) / Kernel::tile;
-  int const tiles_j = (a.cols + Kernel::tile - 1) / Kernel::tile;
-  Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_i * tiles_j),
-                       Kernel{.a = a, .b = b, .tiles_j = tiles_j});
 }
 
 }  // namespace ktnn::ops

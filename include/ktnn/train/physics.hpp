@@ -191,13 +191,15 @@ struct CombinePhysicsSums {
   Kokkos::View<LossSums, MemorySpace> residual, boundary, data;
   Kokkos::View<PhysicsSums, MemorySpace> out;
   PhysicsOptions weights;
+  bool has_boundary = false;  // a term that did not run left its sums as they were
+  bool has_data = false;
 
   KOKKOS_FUNCTION void operator()(int) const {
     auto mean = [](LossSums const& s) { return s.count > 0 ? s.loss / s.count : 0.0; };
     PhysicsSums s;
     s.residual = mean(residual());
-    s.boundary = mean(boundary());
-    s.data = mean(data());
+    s.boundary = has_boundary ? mean(boundary()) : 0.0;
+    s.data = has_data ? mean(data()) : 0.0;
     s.loss = weights.residual_weight * s.residual + weights.boundary_weight * s.boundary +
              weights.data_weight * s.data;
     out() = s;
@@ -266,25 +268,30 @@ class PhysicsInformed {
         derivatives_.laplacian(), derivatives_.value_adjoint(), derivatives_.gradient_adjoint(),
         derivatives_.laplacian_adjoint(), T(options_.residual_weight), residual_sums_);
     derivatives_.backward(Accumulate::no);
-    value_term("ktnn::PhysicsInformed::boundary", boundary_x, boundary_u, options_.boundary_weight,
-               boundary_sums_);
-    value_term("ktnn::PhysicsInformed::data", data_x, data_u, options_.data_weight, data_sums_);
+    bool const has_boundary = value_term("ktnn::PhysicsInformed::boundary", boundary_x, boundary_u,
+                                         options_.boundary_weight, boundary_sums_);
+    bool const has_data =
+        value_term("ktnn::PhysicsInformed::data", data_x, data_u, options_.data_weight, data_sums_);
     Kokkos::parallel_for("ktnn::PhysicsInformed::sums",
                          Kokkos::RangePolicy<execution_space>(exec, 0, 1),
                          detail::CombinePhysicsSums<memory_space>{.residual = residual_sums_,
                                                                   .boundary = boundary_sums_,
                                                                   .data = data_sums_,
                                                                   .out = sums_,
-                                                                  .weights = options_});
+                                                                  .weights = options_,
+                                                                  .has_boundary = has_boundary,
+                                                                  .has_data = has_data});
   }
 
  private:
+  /// A boundary or data term's loss, gradient (added to the model's) and
+  /// sums; false, and nothing launched, where it has no points.
   template <class X, class U>
-  void value_term(char const* label, X const& x, U const& u, double weight,
+  bool value_term(char const* label, X const& x, U const& u, double weight,
                   Kokkos::View<LossSums, memory_space> const& sums) {
     if constexpr (std::is_same_v<X, NoGradient>) {
       static_assert(std::is_same_v<U, NoGradient>, "ktnn::PhysicsInformed: values without points");
-      Kokkos::deep_copy(model().execution(), sums, LossSums{});
+      return false;
     } else {
       static_assert(Kokkos::is_view_v<U> && U::rank() == 2,
                     "ktnn::PhysicsInformed: boundary and data values are rank-2 Views (points x "
@@ -293,14 +300,12 @@ class PhysicsInformed {
         detail::fail(label, x.extent(0), " points but values of ", u.extent(0), "x", u.extent(1),
                      " (expected ", x.extent(0), "x", out_features, ")");
       Model& m = model();
-      if (x.extent(0) == 0) {
-        Kokkos::deep_copy(m.execution(), sums, LossSums{});
-        return;
-      }
+      if (x.extent(0) == 0) return false;
       auto const prediction = m.forward(x);
       detail::value_term(m.execution(), label, Matrix<T const>(as_matrix(prediction)), u,
                          as_matrix(m.output_gradient()), T(weight), sums);
       m.backward(false, Accumulate::yes);
+      return true;
     }
   }
 
