@@ -1,7 +1,8 @@
 // The portable GEMM against a naive product, at sizes that hit full tiles,
 // ragged edges, one row, one column and zero, with transposed operands and a
-// strided B, and with K split across teams on the device path; a strided B and
-// a pair of products in one launch give the bits of the plain products.
+// strided B, and with K split across teams on the device path; a strided B, a
+// long K walked in blocks and a pair of products in one launch give the bits
+// of the plain products.
 
 #include "helpers.hpp"
 
@@ -111,7 +112,9 @@ TEST_CASE_TEMPLATE_DEFINE("a strided B gives the bits of its contiguous copy", S
   // forward, which used to be copied by a kernel of their own). With
   // KTNN_ENABLE_BLAS only a contiguous B goes to CBLAS, so there the two
   // agree to rounding.
-  for (auto const& s : {std::array{130, 70, 784}, std::array{7, 10, 3}, std::array{64, 33, 64}}) {
+  // The tall shape packs every panel per work item (all of B fits in cache).
+  for (auto const& s : {std::array{130, 70, 784}, std::array{7, 10, 3}, std::array{64, 33, 64},
+                        std::array{4000, 70, 64}}) {
     int const m = s[0], n = s[1], k = s[2];
     auto const a = filled<float, Space>(m, k, 1), b_t = filled<float, Space>(n, k, 2);
     auto const b = filled<float, Space>(k, n, 3);
@@ -137,34 +140,71 @@ TEST_CASE_TEMPLATE_DEFINE("a strided B gives the bits of its contiguous copy", S
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_strided_bits, ktnn_test::spaces);
 
+TEST_CASE_TEMPLATE_DEFINE("a long K walked in blocks gives the bits of a tile at a time", Space,
+                          gemm_blocked_k_bits) {
+  // Weight-gradient shapes on the host kernel: a work item takes a group of
+  // tiles and walks K in blocks, carrying the sums between blocks; the same
+  // kernel with a tile per item over the whole K must give the same bits.
+  if constexpr (!ktnn::ops::device_kernels<Space>) {
+    using T = double;
+    constexpr int MR = ktnn::ops::GemmTile<T>::mr, NR = ktnn::ops::GemmTile<T>::nr;
+    for (auto const& s : {std::array{64, 64, 4096}, std::array{70, 45, 3000},
+                          std::array{10, 70, 3001}, std::array{3, 5, 1500}}) {
+      int const m = s[0], n = s[1], k = s[2];
+      auto const a_t = filled<T, Space>(k, m, 1), b = filled<T, Space>(k, n, 2);
+      auto c1 = filled<T, Space>(m, n, 3), c2 = filled<T, Space>(m, n, 3);
+      auto const a = operand<T>(a_t).transposed();
+      ktnn::ops::StoreScaled<T> const store1{ktnn::as_matrix(c1), 1.0},
+          store2{ktnn::as_matrix(c2), 1.0};
+      auto const blocked = ktnn::detail::register_kernel<MR, NR>(Space{}.concurrency(), a,
+                                                                 operand<T>(b), store1, false);
+      INFO("m " << m << " n " << n << " k " << k << " tiles per item " << blocked.plan.group);
+      REQUIRE(blocked.plan.long_k);
+      REQUIRE(blocked.plan.kc < k);
+      auto whole = ktnn::detail::register_kernel<MR, NR>(Space{}.concurrency(), a, operand<T>(b),
+                                                         store2, false);
+      whole.plan = {};
+      Kokkos::parallel_for("test::blocked", Kokkos::RangePolicy<Space>(0, blocked.items()),
+                           blocked);
+      Kokkos::parallel_for("test::whole", Kokkos::RangePolicy<Space>(0, whole.items()), whole);
+      CHECK(ktnn_test::to_vector(c1) == ktnn_test::to_vector(c2));
+    }
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(gemm_blocked_k_bits, ktnn_test::spaces);
+
 TEST_CASE_TEMPLATE_DEFINE("gemm_pair gives the bits of two gemm calls", Space, gemm_pair_bits) {
-  // Dense's backward: dW (+)= dz^T x and dx = dz W, one launch on host spaces.
-  int const batch = 37, in = 50, out = 21;
-  auto const dz = filled<double, Space>(batch, out, 1), x = filled<double, Space>(batch, in, 2),
-             w = filled<double, Space>(out, in, 3);
-  auto dw1 = filled<double, Space>(out, in, 4), dw2 = filled<double, Space>(out, in, 4);
-  auto dx1 = filled<double, Space>(batch, in, 5), dx2 = filled<double, Space>(batch, in, 5);
-  using Store = ktnn::ops::StoreScaled<double>;
-  ktnn::ops::gemm_pair(
-      Space{}, "test::pair",
-      ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz).transposed(),
-                                        operand<double>(x), Store{ktnn::as_matrix(dw1), 1.0}},
-      ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
-                                        Store{ktnn::as_matrix(dx1), 0.0}});
-  ktnn::ops::gemm(Space{}, "test::dw", operand<double>(dz).transposed(), operand<double>(x),
-                  ktnn::as_matrix(dw2), 1.0);
-  ktnn::ops::gemm(Space{}, "test::dx", operand<double>(dz), operand<double>(w),
-                  ktnn::as_matrix(dx2));
-  CHECK(ktnn_test::to_vector(dw1) == ktnn_test::to_vector(dw2));
-  CHECK(ktnn_test::to_vector(dx1) == ktnn_test::to_vector(dx2));
-  // Sizes that do not fit name the product.
-  CHECK_THROWS_WITH_AS(
-      ktnn::ops::gemm_pair(
-          Space{}, "test::pair",
-          ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz), operand<double>(x),
-                                            Store{ktnn::as_matrix(dw1), 1.0}},
-          ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
-                                            Store{ktnn::as_matrix(dx1), 0.0}}),
-      doctest::Contains("test::dw: cannot multiply 37x21 by 37x50 into 21x50"), ktnn::Error);
+  // Dense's backward: dW (+)= dz^T x and dx = dz W, one launch on host spaces;
+  // at batch 2,100 the weight gradient walks K in blocks.
+  int const in = 50, out = 21;
+  for (int const batch : {37, 2100}) {
+    auto const dz = filled<double, Space>(batch, out, 1), x = filled<double, Space>(batch, in, 2),
+               w = filled<double, Space>(out, in, 3);
+    auto dw1 = filled<double, Space>(out, in, 4), dw2 = filled<double, Space>(out, in, 4);
+    auto dx1 = filled<double, Space>(batch, in, 5), dx2 = filled<double, Space>(batch, in, 5);
+    using Store = ktnn::ops::StoreScaled<double>;
+    ktnn::ops::gemm_pair(
+        Space{}, "test::pair",
+        ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz).transposed(),
+                                          operand<double>(x), Store{ktnn::as_matrix(dw1), 1.0}},
+        ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
+                                          Store{ktnn::as_matrix(dx1), 0.0}});
+    ktnn::ops::gemm(Space{}, "test::dw", operand<double>(dz).transposed(), operand<double>(x),
+                    ktnn::as_matrix(dw2), 1.0);
+    ktnn::ops::gemm(Space{}, "test::dx", operand<double>(dz), operand<double>(w),
+                    ktnn::as_matrix(dx2));
+    CHECK(ktnn_test::to_vector(dw1) == ktnn_test::to_vector(dw2));
+    CHECK(ktnn_test::to_vector(dx1) == ktnn_test::to_vector(dx2));
+    if (batch != 37) continue;
+    // Sizes that do not fit name the product.
+    CHECK_THROWS_WITH_AS(
+        ktnn::ops::gemm_pair(
+            Space{}, "test::pair",
+            ktnn::ops::Product<double, Store>{"test::dw", operand<double>(dz), operand<double>(x),
+                                              Store{ktnn::as_matrix(dw1), 1.0}},
+            ktnn::ops::Product<double, Store>{"test::dx", operand<double>(dz), operand<double>(w),
+                                              Store{ktnn::as_matrix(dx1), 0.0}}),
+        doctest::Contains("test::dw: cannot multiply 37x21 by 37x50 into 21x50"), ktnn::Error);
+  }
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_pair_bits, ktnn_test::spaces);

@@ -3,6 +3,7 @@
 
 #include "helpers.hpp"
 
+#include <cstdint>
 #include <string>
 
 using ktnn_test::check_gradients;
@@ -38,29 +39,47 @@ TEST_CASE_TEMPLATE_DEFINE("finite differences: activations as layers and deep st
   check_gradients<ktnn::Sequential<ktnn::Dense<3, 8, ktnn::ReLU>, ktnn::Dense<8, 7, ktnn::Sigmoid>,
                                    ktnn::Dense<7, 6, ktnn::Tanh>, ktnn::Dense<6, 2, ktnn::Tanh>>,
                   Space>(23, 14);
+  // Wider than a register tile: the derivative is applied a tile row at a time.
+  check_gradients<ktnn::Sequential<ktnn::Dense<3, 40, ktnn::Tanh>,
+                                   ktnn::Dense<40, 34, ktnn::Sigmoid>, ktnn::Dense<34, 2>>,
+                  Space>(21, 15);
 }
 TEST_CASE_TEMPLATE_APPLY(stack_fd, ktnn_test::spaces);
+
+namespace {
+/// Models of architectures A and B (B: A's layers with activations split
+/// out, the same parameters) give the same outputs, parameter gradients and
+/// input gradients on one batch, over `passes` backward passes (the later
+/// ones accumulate).
+template <class A, class B, class Space>
+void check_same_model(int batch, std::uint64_t seed, int passes) {
+  static_assert(A::param_count == B::param_count);
+  ktnn::Model<A, double, Space> a(seed);
+  ktnn::Model<B, double, Space> b(seed);
+  Kokkos::deep_copy(b.parameters(), a.parameters());
+  typename ktnn::Model<A, double, Space>::batch_view x("x", batch, A::in_features),
+      r("r", batch, A::out_features);
+  ktnn_test::fill_uniform(x, seed + 1);
+  ktnn_test::fill_uniform(r, seed + 2);
+  ktnn_test::check_close(ktnn_test::to_vector(a.forward(x)), ktnn_test::to_vector(b.forward(x)),
+                         1e-13, 1e-14);
+  for (int pass = 0; pass < passes; ++pass) {
+    auto const accumulate = pass == 0 ? ktnn::Accumulate::no : ktnn::Accumulate::yes;
+    a.backward(r, true, accumulate);
+    b.backward(r, true, accumulate);
+    ktnn_test::check_close(ktnn_test::to_vector(a.gradients()), ktnn_test::to_vector(b.gradients()),
+                           1e-12, 1e-14);
+    ktnn_test::check_close(ktnn_test::to_vector(a.input_gradient()),
+                           ktnn_test::to_vector(b.input_gradient()), 1e-12, 1e-14);
+  }
+}
+}  // namespace
 
 TEST_CASE_TEMPLATE_DEFINE("fused Dense+activation equals Dense then the activation layer", Space,
                           fused_vs_unfused) {
   using Fused = ktnn::Sequential<ktnn::Dense<13, 11, ktnn::GELU>, ktnn::Dense<11, 3, ktnn::ReLU>>;
   using Split = ktnn::Sequential<ktnn::Dense<13, 11>, ktnn::GELU, ktnn::Dense<11, 3>, ktnn::ReLU>;
-  static_assert(Fused::param_count == Split::param_count);
-  ktnn::Model<Fused, double, Space> fused(5);
-  ktnn::Model<Split, double, Space> split(5);
-  Kokkos::deep_copy(split.parameters(), fused.parameters());
-  typename ktnn::Model<Fused, double, Space>::batch_view x("x", 17, 13), r("r", 17, 3);
-  ktnn_test::fill_uniform(x, 1);
-  ktnn_test::fill_uniform(r, 2);
-  auto const y_fused = ktnn_test::to_vector(fused.forward(x));
-  auto const y_split = ktnn_test::to_vector(split.forward(x));
-  ktnn_test::check_close(y_fused, y_split, 1e-13, 1e-14);
-  fused.backward(r, true);
-  split.backward(r, true);
-  ktnn_test::check_close(ktnn_test::to_vector(fused.gradients()),
-                         ktnn_test::to_vector(split.gradients()), 1e-12, 1e-14);
-  ktnn_test::check_close(ktnn_test::to_vector(fused.input_gradient()),
-                         ktnn_test::to_vector(split.input_gradient()), 1e-12, 1e-14);
+  check_same_model<Fused, Split, Space>(17, 5, 1);
 }
 TEST_CASE_TEMPLATE_APPLY(fused_vs_unfused, ktnn_test::spaces);
 
@@ -75,22 +94,14 @@ TEST_CASE_TEMPLATE_DEFINE("chained Dense backward equals the layers one by one",
   static_assert(ktnn::hands_down_activation<ktnn::StandardPasses, Chained, 1>() &&
                 ktnn::hands_down_activation<ktnn::StandardPasses, Chained, 2>() &&
                 !ktnn::hands_down_activation<ktnn::StandardPasses, Split, 2>());
-  ktnn::Model<Chained, double, Space> chained(3);
-  ktnn::Model<Split, double, Space> split(3);
-  Kokkos::deep_copy(split.parameters(), chained.parameters());
-  typename ktnn::Model<Chained, double, Space>::batch_view x("x", 29, 6), r("r", 29, 4);
-  ktnn_test::fill_uniform(x, 3);
-  ktnn_test::fill_uniform(r, 4);
-  chained.forward(x);
-  split.forward(x);
-  for (int pass = 0; pass < 2; ++pass) {  // the second pass accumulates
-    chained.backward(r, true, pass == 0 ? ktnn::Accumulate::no : ktnn::Accumulate::yes);
-    split.backward(r, true, pass == 0 ? ktnn::Accumulate::no : ktnn::Accumulate::yes);
-    ktnn_test::check_close(ktnn_test::to_vector(chained.gradients()),
-                           ktnn_test::to_vector(split.gradients()), 1e-12, 1e-14);
-    ktnn_test::check_close(ktnn_test::to_vector(chained.input_gradient()),
-                           ktnn_test::to_vector(split.input_gradient()), 1e-12, 1e-14);
-  }
+  check_same_model<Chained, Split, Space>(29, 3, 2);
+  // Layers wider than a register tile and a batch past several: the host
+  // tile applies the handed-down derivative a row at a time.
+  using Wide = ktnn::Sequential<ktnn::Dense<6, 40, ktnn::ReLU>, ktnn::Dense<40, 36, ktnn::Tanh>,
+                                ktnn::Dense<36, 4>>;
+  using WideSplit = ktnn::Sequential<ktnn::Dense<6, 40>, ktnn::ReLU, ktnn::Dense<40, 36>,
+                                     ktnn::Tanh, ktnn::Dense<36, 4>>;
+  check_same_model<Wide, WideSplit, Space>(70, 7, 2);
 }
 TEST_CASE_TEMPLATE_APPLY(chained, ktnn_test::spaces);
 

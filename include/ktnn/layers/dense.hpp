@@ -250,6 +250,12 @@ constexpr long padded_tile_work(int m, int n) {
 /// which is this layer's input x) when the runner hands it down, so that the
 /// layer below starts from dL/dz and needs no pass of its own for it. The
 /// product is the one DenseActivationGradient would form (the same bits).
+///
+/// With a layer below, dx and x are the runner's row-major buffers, and the
+/// host tile hands over a row at a time (`row`): a loop over contiguous
+/// columns that vectorizes. Element by element, through two runtime column
+/// strides, it stayed scalar with a branch per element and took longer than
+/// the product.
 template <class T, class Below>
 struct InputGradientEpilogue {
   Matrix<T> dx;
@@ -260,6 +266,19 @@ struct InputGradientEpilogue {
       dx(i, j) = acc;
     else
       dx(i, j) = acc * Below::derivative(T(0), x(i, j));
+  }
+  template <int N>
+    requires(!std::is_same_v<Below, Identity>)
+  KOKKOS_INLINE_FUNCTION void row(int i, int j0, T const (&acc)[N]) const {
+    T* KOKKOS_RESTRICT out = dx.row(i) + j0;
+    T const* KOKKOS_RESTRICT below = x.row(i) + j0;
+    // The derivatives first: multiplied in the same loop, a piecewise
+    // derivative (ReLU's 0 or 1) is folded into a branch per element.
+    T slope[N];
+    KTNN_IMPL_SIMD_LOOP
+    for (int j = 0; j < N; ++j) slope[j] = Below::derivative(T(0), below[j]);
+    KTNN_IMPL_SIMD_LOOP
+    for (int j = 0; j < N; ++j) out[j] = acc[j] * slope[j];
   }
 };
 
@@ -296,6 +315,9 @@ void dense_backward_products(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<
   auto const w = Matrix<T const>(row_major(ctx.parameters, Out, In));
   using Weights = ops::Product<T, ops::StoreScaled<T>>;
   using Input = ops::Product<T, InputGradientEpilogue<T, Below>>;
+  if (!std::is_same_v<Below, Identity> && !dx.empty() && (dx.col_stride != 1 || x.col_stride != 1))
+    detail::fail("ktnn::Dense::backward", "the layer below's activation is applied to row-major ",
+                 "rows only; got column strides ", dx.col_stride, " and ", x.col_stride);
   auto products = [&](Matrix<T const> a, Matrix<T const> b, Matrix<T> c) {
     Weights const weights{"ktnn::Dense::backward::weights", a, b, {c, ctx.gradient_beta()}};
     Input const input = dx.empty() ? Input{"ktnn::Dense::backward::input", {}, {}, {}}

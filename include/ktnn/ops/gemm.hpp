@@ -1,12 +1,14 @@
 #pragma once
 /// \file Portable matrix product C = epilogue(A * B) over Kokkos.
 ///
-/// Host spaces: the product is cut into MR x NR tiles of C; one work item
-/// computes one tile with its accumulators in registers, reading a column
-/// strip of A (any strides, so transposes are free) and a row panel of B (a B
-/// without contiguous rows is packed panel by panel inside the kernel). Work
-/// items walk down a B panel before moving to the next, so the panel stays in
-/// cache. The kernels are in gemm_host.hpp.
+/// Host spaces: the product is cut into MR x NR tiles of C, each computed
+/// with its accumulators in registers, reading a column strip of A (any
+/// strides, so transposes are free) and a row panel of B (a B without
+/// contiguous rows is packed inside the kernel). Tiles are ordered so that
+/// each operand comes from memory once: down a B panel, or along a strip of
+/// A where all of B stays in cache; with a long K (a weight gradient) a work
+/// item walks K in blocks for a group of tiles. The kernels are in
+/// gemm_host.hpp.
 ///
 /// Devices: a team of 256 threads computes a 64 x 64 block of C, staging
 /// 16-deep slices of A and B in team scratch memory (any strides for both, so
@@ -425,20 +427,29 @@ void gemm_pair(ExecSpace const& exec, char const* label, Product<T, FirstEpilogu
     if (pairs_products<ExecSpace>(first.b, second.b)) {
       constexpr int MR = GemmTile<T, Isa>::mr;
       constexpr int NR = GemmTile<T, Isa>::nr;
-      auto tiles = [](int m, int n) { return ((m + MR - 1) / MR) * ((n + NR - 1) / NR); };
-      int const first_tiles = tiles(c1.rows, c1.cols);
-      int const total = lead.items + first_tiles + tiles(c2.rows, c2.cols);
       using Kernel = detail::RegisterGemmPair<MR, NR, T, FirstEpilogue, SecondEpilogue, Lead>;
-      // The items differ in cost (a weight gradient's tile sums over the
+      // Each product is planned for its share of the threads, by its
+      // multiply-adds (Dense's two products: half each; a first layer's
+      // weight gradient alone: all).
+      double const work1 = double(c1.rows) * c1.cols * first.a.cols;
+      double const work2 = double(c2.rows) * c2.cols * second.a.cols;
+      int const threads = exec.concurrency();
+      int const threads1 = work1 + work2 > 0 ? int(threads * work1 / (work1 + work2) + 0.5) : 1;
+      auto const one =
+          detail::register_kernel<MR, NR>(threads1, first.a, first.b, first.epilogue, true);
+      auto const two = detail::register_kernel<MR, NR>(threads - threads1, second.a, second.b,
+                                                       second.epilogue, true);
+      int const total = lead.items + one.items() + two.items();
+      // The items differ in cost (a weight gradient's tiles sum over the
       // whole batch, an input gradient's over a layer's width): handed out
-      // dynamically, the costly ones first, so no thread gets all of them.
-      // Which thread computes a tile does not change its bits.
+      // one at a time, the costly ones first, so no thread gets all of them
+      // (a default chunk would hand a thread several of the first). Which
+      // thread computes a tile does not change its bits.
       Kokkos::parallel_for(
-          label, Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>(exec, 0, total),
-          Kernel{.lead = lead,
-                 .first = {first.a, first.b, (c1.rows + MR - 1) / MR, first.epilogue},
-                 .second = {second.a, second.b, (c2.rows + MR - 1) / MR, second.epilogue},
-                 .first_tiles = first_tiles});
+          label,
+          Kokkos::RangePolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>(exec, 0, total,
+                                                                            Kokkos::ChunkSize(1)),
+          Kernel{.lead = lead, .first = one, .second = two, .first_items = one.items()});
       return;
     }
   }

@@ -1,9 +1,13 @@
 #pragma once
 /// \file The host kernels of ops::gemm (gemm.hpp): MR x NR register tiles of
 /// C, accumulators in registers, over a strided strip of A and a
-/// row-contiguous panel of B; a strided B packed panel by panel inside the
-/// kernel; two products (and a lead of other work) in one launch; and the
-/// tiles run serially inside a caller's work item (a convolution's im2col).
+/// row-contiguous panel of B; a work item per tile or per run of tiles, in
+/// the order that reads each operand from memory once (down a panel of B, or
+/// along a strip of A where all of B stays in cache); a long K walked in
+/// blocks by groups of tiles; a strided B packed inside the kernel; two
+/// products (and a lead of other work) in one launch; and the tiles run
+/// serially inside a caller's work item (a convolution's im2col). Every path
+/// sums each element of C over K in order, so all give the same bits.
 
 #include <ktnn/core/matrix.hpp>
 
@@ -22,15 +26,44 @@
 #define KTNN_IMPL_SIMD_LOOP
 #endif
 
+/// Keeps a host kernel's rarely taken path out of line (GCC and Clang).
+#if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+#define KTNN_IMPL_NOINLINE __attribute__((noinline))
+#else
+#define KTNN_IMPL_NOINLINE
+#endif
+
 namespace ktnn::detail {
 
+/// An epilogue that also takes a full row of a tile at once,
+/// `row<NR>(i, j0, acc)`: a loop over contiguous columns that the compiler
+/// vectorizes where the elementwise form, reading one matrix and writing
+/// another through runtime strides, stays scalar (and branches per element).
+template <class Epilogue, int NR, class T>
+concept RowEpilogue =
+    requires(Epilogue const& e, T const (&acc)[NR]) { e.template row<NR>(0, 0, acc); };
+
+/// The epilogue over a full MR x NR tile of accumulators at (i0, j0).
 template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+KOKKOS_INLINE_FUNCTION void tile_epilogue(T const (&acc)[MR][NR], int i0, int j0,
+                                          Epilogue const& epilogue) {
+  if constexpr (RowEpilogue<Epilogue, NR, T>) {
+    for (int i = 0; i < MR; ++i) epilogue.template row<NR>(i0 + i, j0, acc[i]);
+  } else {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
+  }
+}
+
+/// The sums of a full register tile over k in [k0, k1), added to `acc`: a
+/// strip of A (MR rows, any strides) times a panel of B (NR contiguous
+/// columns per row, rows b_rs apart). Callers keep `acc` a local array, so
+/// the compiler holds it in registers.
+template <int MR, int NR, class T>
+KOKKOS_INLINE_FUNCTION void full_tile_sums(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
                                            std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
-                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
-                                           Epilogue const& epilogue) {
-  T acc[MR][NR] = {};
-  for (int k = 0; k < k_extent; ++k) {
+                                           std::ptrdiff_t b_rs, int k0, int k1, T (&acc)[MR][NR]) {
+  for (int k = k0; k < k1; ++k) {
     T const* b_row = b + k * b_rs;
     for (int i = 0; i < MR; ++i) {
       T const a_ik = a[i * a_rs + k * a_cs];
@@ -38,21 +71,18 @@ KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrd
       for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_row[j];
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
 
-/// A tile cut by the edge of C (mr <= MR rows, nr <= NR columns). It runs the
-/// same full-width register tile over a zero-padded copy of each B row and
-/// zero A values past the edge, so it vectorizes like a full tile (a loop
-/// bounded by nr would not), and stores only the mr x nr elements that exist.
-template <int MR, int NR, class T, class Epilogue>
-KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+/// The sums of a tile cut by the edge of C (mr <= MR rows, nr <= NR
+/// columns): the same full-width register tile over a zero-padded copy of
+/// each B row and zero A values past the edge, so it vectorizes like a full
+/// tile (a loop bounded by nr would not); only mr x nr of them are results.
+template <int MR, int NR, class T>
+KOKKOS_INLINE_FUNCTION void edge_tile_sums(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
                                            std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
-                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
-                                           int mr, int nr, Epilogue const& epilogue) {
-  T acc[MR][NR] = {};
-  for (int k = 0; k < k_extent; ++k) {
+                                           std::ptrdiff_t b_rs, int k0, int k1, int mr, int nr,
+                                           T (&acc)[MR][NR]) {
+  for (int k = k0; k < k1; ++k) {
     T const* b_row = b + k * b_rs;
     T b_pad[NR];
     for (int j = 0; j < NR; ++j) b_pad[j] = j < nr ? b_row[j] : T(0);
@@ -62,6 +92,27 @@ KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrd
       for (int j = 0; j < NR; ++j) acc[i][j] += a_ik * b_pad[j];
     }
   }
+}
+
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void gemm_full_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
+                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
+                                           Epilogue const& epilogue) {
+  T acc[MR][NR] = {};
+  full_tile_sums<MR, NR>(a, a_rs, a_cs, b, b_rs, 0, k_extent, acc);
+  tile_epilogue<MR, NR>(acc, i0, j0, epilogue);
+}
+
+/// A tile cut by the edge of C: edge_tile_sums, then the epilogue on the
+/// mr x nr elements that exist.
+template <int MR, int NR, class T, class Epilogue>
+KOKKOS_INLINE_FUNCTION void gemm_edge_tile(T const* KOKKOS_RESTRICT a, std::ptrdiff_t a_rs,
+                                           std::ptrdiff_t a_cs, T const* KOKKOS_RESTRICT b,
+                                           std::ptrdiff_t b_rs, int k_extent, int i0, int j0,
+                                           int mr, int nr, Epilogue const& epilogue) {
+  T acc[MR][NR] = {};
+  edge_tile_sums<MR, NR>(a, a_rs, a_cs, b, b_rs, 0, k_extent, mr, nr, acc);
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, acc[i][j]);
 }
@@ -85,65 +136,215 @@ KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> 
   }
 }
 
-/// The host kernel: one MR x NR register tile of C per work item.
+/// The MR x NR tile of C at (i0, j0) over k in [k0, k1), continuing the sums
+/// in `sums`. They are carried in a local copy (through the reference the
+/// compiler would store them at every step, as they might alias A or B) and
+/// stored back as T, so sums carried across blocks of K have the same bits
+/// as one pass over K.
+template <int MR, int NR, class T>
+KOKKOS_INLINE_FUNCTION void gemm_tile_steps(Matrix<T const> const& a, Matrix<T const> const& b,
+                                            int i0, int j0, int k0, int k1, T (&sums)[MR][NR]) {
+  int const m = a.rows, n = b.cols;
+  T const* a_strip = a.data + i0 * a.row_stride;
+  T const* b_panel = b.data + j0;
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = sums[i][j];
+  if (i0 + MR <= m && j0 + NR <= n) {
+    full_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k0, k1, acc);
+  } else {
+    int const mr = m - i0 < MR ? m - i0 : MR;
+    int const nr = n - j0 < NR ? n - j0 : NR;
+    edge_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k0, k1, mr,
+                           nr, acc);
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) sums[i][j] = acc[i][j];
+}
+
+/// How the host kernel (RegisterGemm) cuts a product into work items.
+struct HostGemmPlan {
+  /// Consecutive tiles of C per work item (tiles of one B panel first).
+  int group = 1;
+  /// Rows of K per block where a work item walks K in blocks (long_k).
+  int kc = 256;
+  bool long_k = false;
+  /// Consecutive tiles share a strip of A instead of a panel of B: where all
+  /// of B stays in cache (a tall product by a layer's weights), so each
+  /// strip of A is read from memory once rather than once per panel.
+  bool rows_first = false;
+  /// At most this many tiles per work item (the size of its carried sums).
+  static constexpr int max_group = 16;
+};
+
+/// Bytes of B that stay in a core's first-level cache while its tiles walk
+/// along a strip of A. Past it, tiles that share a panel of B (which does
+/// stay there) are faster (a 256-wide square ran slower walking along A).
+inline constexpr std::size_t host_cached_bytes = std::size_t(32) << 10;
+
+/// The plan for an m x n x k product that `threads` threads share. With a
+/// long K and a small C (a weight gradient, K = the batch), a tile's strips
+/// of A and B no longer stay in cache over its K, and tile after tile would
+/// read them again from memory: a work item then takes a group of tiles and
+/// walks K in blocks, each block's rows of A and B read once for the group
+/// while they are in cache; a group per thread, as few as the threads
+/// allow, since each group reads all of its rows. Other products take a
+/// tile per item over the whole K, or with `runs` a run of tiles per item,
+/// fewer items for a dynamic schedule to hand out.
+inline HostGemmPlan host_gemm_plan(int mr, int nr, int m, int n, int k, int threads,
+                                   std::size_t element_bytes, bool runs) {
+  HostGemmPlan plan;
+  int const tiles = ((m + mr - 1) / mr) * ((n + nr - 1) / nr);
+  int const wider = m > n ? m : n;
+  if (threads < 1) threads = 1;
+  auto clamp = [](int g) {
+    return g < 1 ? 1 : g > HostGemmPlan::max_group ? HostGemmPlan::max_group : g;
+  };
+  if (k >= 4 * plan.kc && k >= 2 * wider) {
+    plan.long_k = true;
+    plan.group = clamp((tiles + threads - 1) / threads);
+  } else if (runs) {
+    plan.group = clamp(tiles / (16 * threads));
+  }
+  plan.rows_first = !plan.long_k && element_bytes * std::size_t(k) * n <= host_cached_bytes;
+  return plan;
+}
+
+/// The host kernel: MR x NR register tiles of C, `plan.group` consecutive
+/// tiles per work item; with plan.long_k each item walks K in blocks of
+/// plan.kc, the sums of its tiles carried from block to block (the same bits
+/// as a tile at a time over the whole K).
 template <int MR, int NR, class T, class Epilogue>
 struct RegisterGemm {
   Matrix<T const> a, b;
   int tiles_m;
+  int tiles;
+  HostGemmPlan plan;
   Epilogue epilogue;
-  KOKKOS_INLINE_FUNCTION void operator()(int t) const {
-    int const tj = t / tiles_m;  // consecutive work items share a B panel
-    int const ti = t - tj * tiles_m;
-    gemm_tile<MR, NR>(a, b, ti * MR, tj * NR, epilogue);
+
+  KOKKOS_INLINE_FUNCTION int items() const { return (tiles + plan.group - 1) / plan.group; }
+
+  KOKKOS_INLINE_FUNCTION void operator()(int item) const {
+    int const first = item * plan.group;
+    int const count = tiles - first < plan.group ? tiles - first : plan.group;
+    if (!plan.long_k) {
+      int const tiles_n = tiles / tiles_m;
+      for (int t = first; t < first + count; ++t) {
+        if (plan.rows_first) {
+          int const ti = t / tiles_n;
+          gemm_tile<MR, NR>(a, b, ti * MR, (t - ti * tiles_n) * NR, epilogue);
+        } else {
+          int const tj = t / tiles_m;
+          gemm_tile<MR, NR>(a, b, (t - tj * tiles_m) * MR, tj * NR, epilogue);
+        }
+      }
+      return;
+    }
+    blocked_k(first, count);
+  }
+
+  /// The long-K work item: kept out of line, so that its carried sums do not
+  /// enlarge the frame of every other work item (which ran slower with them).
+  KOKKOS_FUNCTION KTNN_IMPL_NOINLINE void blocked_k(int first, int count) const {
+    T sums[HostGemmPlan::max_group][MR][NR] = {};
+    int const k = a.cols;
+    for (int k0 = 0; k0 < k; k0 += plan.kc) {
+      int const k1 = k - k0 > plan.kc ? k0 + plan.kc : k;
+      for (int t = 0; t < count; ++t) {
+        int const tj = (first + t) / tiles_m;
+        gemm_tile_steps<MR, NR>(a, b, (first + t - tj * tiles_m) * MR, tj * NR, k0, k1, sums[t]);
+      }
+    }
+    int const m = a.rows, n = b.cols;
+    for (int t = 0; t < count; ++t) {
+      int const tj = (first + t) / tiles_m;
+      int const i0 = (first + t - tj * tiles_m) * MR, j0 = tj * NR;
+      if (i0 + MR <= m && j0 + NR <= n) {
+        tile_epilogue<MR, NR>(sums[t], i0, j0, epilogue);
+        continue;
+      }
+      int const mr = m - i0 < MR ? m - i0 : MR;
+      int const nr = n - j0 < NR ? n - j0 : NR;
+      for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, sums[t][i][j]);
+    }
   }
 };
+
+/// The register kernel for C = epilogue(A B), planned by host_gemm_plan
+/// for `threads` threads (`runs`: runs of tiles per item where K is short).
+template <int MR, int NR, class T, class Epilogue>
+RegisterGemm<MR, NR, T, Epilogue> register_kernel(int threads, Matrix<T const> a, Matrix<T const> b,
+                                                  Epilogue const& epilogue, bool runs) {
+  int const tiles_m = (a.rows + MR - 1) / MR;
+  int const tiles_n = (b.cols + NR - 1) / NR;
+  return {.a = a,
+          .b = b,
+          .tiles_m = tiles_m,
+          .tiles = tiles_m * tiles_n,
+          .plan = host_gemm_plan(MR, NR, a.rows, b.cols, a.cols, threads, sizeof(T), runs),
+          .epilogue = epilogue};
+}
 
 template <int MR, int NR, class ExecSpace, class T, class Epilogue>
 void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
                    Epilogue const& epilogue) {
-  int const tiles_m = (a.rows + MR - 1) / MR;
-  int const tiles_n = (b.cols + NR - 1) / NR;
-  Kokkos::parallel_for(
-      label, Kokkos::RangePolicy<ExecSpace>(exec, 0, tiles_m * tiles_n),
-      RegisterGemm<MR, NR, T, Epilogue>{.a = a, .b = b, .tiles_m = tiles_m, .epilogue = epilogue});
+  auto const kernel = register_kernel<MR, NR>(exec.concurrency(), a, b, epilogue, false);
+  Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, kernel.items()), kernel);
 }
 
 /// The host kernel for a B whose rows are not contiguous (a transposed
-/// weight matrix, a LayoutLeft input): a work item per (panel of NR columns
-/// of C, run of row tiles) first copies its K x NR panel of B into scratch,
-/// zero-padded past the edge, then runs the register tiles over it. The
-/// tiles sum in the same order as over a contiguous copy of B, so the
-/// result has the same bits as transposing B first, without a launch or a
-/// buffer for the copy.
+/// weight matrix, a LayoutLeft input): a work item first copies its K x NR
+/// panels of B into scratch, zero-padded past the edge, then runs the
+/// register tiles of its run of rows over them. Each item packs one panel,
+/// or, where all of B fits in cache and the rows are many (a tall product by
+/// a layer's weights), every panel, so that each strip of A is read from
+/// memory once. The tiles sum in the same order as over a contiguous copy of
+/// B, so the result has the same bits as transposing B first, without a
+/// launch or a buffer for the copy.
 template <int MR, int NR, class ExecSpace, class T, class Epilogue>
 struct PackedPanelGemm {
   Matrix<T const> a, b;
   int tiles_m;
-  int tiles_per_item;  // row tiles of one work item
-  int items_per_panel;
+  int tiles_per_item;   // row tiles of one work item
+  int items_per_panel;  // with all_panels: the work items
+  bool all_panels;
   Epilogue epilogue;
-  static std::size_t scratch_bytes(int k) { return sizeof(T) * std::size_t(k) * NR; }
+  static std::size_t scratch_bytes(int k, int panels) {
+    return sizeof(T) * std::size_t(k) * NR * panels;
+  }
   KOKKOS_INLINE_FUNCTION void operator()(
       typename Kokkos::TeamPolicy<ExecSpace>::member_type const& team) const {
     int const m = a.rows, n = b.cols, k = a.cols;
-    int const tj = team.league_rank() / items_per_panel;
-    int const part = team.league_rank() - tj * items_per_panel;
-    int const j0 = tj * NR;
-    int const nr = n - j0 < NR ? n - j0 : NR;
-    T* const panel = static_cast<T*>(team.team_scratch(1).get_shmem(scratch_bytes(k)));
-    for (int kk = 0; kk < k; ++kk)
-      for (int j = 0; j < NR; ++j) panel[std::size_t(kk) * NR + j] = j < nr ? b(kk, j0 + j) : T(0);
+    int const panels = all_panels ? (n + NR - 1) / NR : 1;
+    int const first_panel = all_panels ? 0 : team.league_rank() / items_per_panel;
+    int const part = team.league_rank() - first_panel * items_per_panel;
+    T* const packed = static_cast<T*>(team.team_scratch(1).get_shmem(scratch_bytes(k, panels)));
+    for (int p = 0; p < panels; ++p) {
+      int const j0 = (first_panel + p) * NR;
+      int const nr = n - j0 < NR ? n - j0 : NR;
+      T* const panel = packed + std::size_t(p) * k * NR;
+      for (int kk = 0; kk < k; ++kk)
+        for (int j = 0; j < NR; ++j)
+          panel[std::size_t(kk) * NR + j] = j < nr ? b(kk, j0 + j) : T(0);
+    }
     int const first = part * tiles_per_item;
     int const last = first + tiles_per_item < tiles_m ? first + tiles_per_item : tiles_m;
     for (int ti = first; ti < last; ++ti) {
       int const i0 = ti * MR;
       T const* a_strip = a.data + i0 * a.row_stride;
-      if (i0 + MR <= m && nr == NR) {
-        gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, panel, NR, k, i0, j0, epilogue);
-      } else {
-        int const mr = m - i0 < MR ? m - i0 : MR;
-        gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, panel, NR, k, i0, j0, mr, nr,
-                               epilogue);
+      for (int p = 0; p < panels; ++p) {
+        int const j0 = (first_panel + p) * NR;
+        int const nr = n - j0 < NR ? n - j0 : NR;
+        T const* panel = packed + std::size_t(p) * k * NR;
+        if (i0 + MR <= m && nr == NR) {
+          gemm_full_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, panel, NR, k, i0, j0,
+                                 epilogue);
+        } else {
+          int const mr = m - i0 < MR ? m - i0 : MR;
+          gemm_edge_tile<MR, NR>(a_strip, a.row_stride, a.col_stride, panel, NR, k, i0, j0, mr, nr,
+                                 epilogue);
+        }
       }
     }
   }
@@ -165,40 +366,48 @@ void packed_panel_gemm(ExecSpace const& exec, char const* label, Matrix<T const>
   using Kernel = PackedPanelGemm<MR, NR, ExecSpace, T, Epilogue>;
   int const tiles_m = (a.rows + MR - 1) / MR;
   int const panels = (b.cols + NR - 1) / NR;
-  int const runs = packed_runs(exec, panels, tiles_m);
+  // Every panel per item where B fits in cache and each of a few items per
+  // thread still has many row tiles to spread the packing over.
+  constexpr int least_tiles = 16;
+  bool const all_panels = Kernel::scratch_bytes(a.cols, panels) <= host_cached_bytes &&
+                          tiles_m >= 2 * least_tiles * exec.concurrency() && panels > 1;
+  int runs = all_panels ? tiles_m / least_tiles : packed_runs(exec, panels, tiles_m);
+  if (all_panels && runs > 4 * exec.concurrency()) runs = 4 * exec.concurrency();
   int const per_run = (tiles_m + runs - 1) / runs;
   int const items = (tiles_m + per_run - 1) / per_run;
-  Kokkos::TeamPolicy<ExecSpace> policy(exec, panels * items, 1);
+  Kokkos::TeamPolicy<ExecSpace> policy(exec, all_panels ? items : panels * items, 1);
   Kokkos::parallel_for(label,
-                       policy.set_scratch_size(1, Kokkos::PerTeam(Kernel::scratch_bytes(a.cols))),
+                       policy.set_scratch_size(1, Kokkos::PerTeam(Kernel::scratch_bytes(
+                                                      a.cols, all_panels ? panels : 1))),
                        Kernel{.a = a,
                               .b = b,
                               .tiles_m = tiles_m,
                               .tiles_per_item = per_run,
                               .items_per_panel = items,
+                              .all_panels = all_panels,
                               .epilogue = epilogue});
 }
 
 /// Two products in one launch on host spaces, after `lead.items` work items
-/// of other work (Dense's bias sums): then the first's register tiles, then
-/// the second's, each tile computed as register_gemm computes it (the same
+/// of other work (Dense's bias sums): then the first's work items, then the
+/// second's, each tile's sums formed as register_gemm forms them (the same
 /// bits).
 template <int MR, int NR, class T, class FirstEpilogue, class SecondEpilogue, class Lead>
 struct RegisterGemmPair {
   Lead lead;
   RegisterGemm<MR, NR, T, FirstEpilogue> first;
   RegisterGemm<MR, NR, T, SecondEpilogue> second;
-  int first_tiles;
+  int first_items;
   KOKKOS_INLINE_FUNCTION void operator()(int t) const {
     if (t < lead.items) {
       lead(t);
       return;
     }
     t -= lead.items;
-    if (t < first_tiles)
+    if (t < first_items)
       first(t);
     else
-      second(t - first_tiles);
+      second(t - first_items);
   }
 };
 
