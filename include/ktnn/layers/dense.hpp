@@ -255,7 +255,7 @@ constexpr long padded_tile_work(int m, int n) {
 /// host tile hands over a row at a time (`row`): a loop over contiguous
 /// columns that vectorizes. Element by element, through two runtime column
 /// strides, it stayed scalar with a branch per element and took longer than
-/// the product.
+/// the product (other strides still go that way).
 template <class T, class Below>
 struct InputGradientEpilogue {
   Matrix<T> dx;
@@ -270,6 +270,10 @@ struct InputGradientEpilogue {
   template <int N>
     requires(!std::is_same_v<Below, Identity>)
   KOKKOS_INLINE_FUNCTION void row(int i, int j0, T const (&acc)[N]) const {
+    if (dx.col_stride != 1 || x.col_stride != 1) {  // not the runner's buffers
+      for (int j = 0; j < N; ++j) (*this)(i, j0 + j, acc[j]);
+      return;
+    }
     T* KOKKOS_RESTRICT out = dx.row(i) + j0;
     T const* KOKKOS_RESTRICT below = x.row(i) + j0;
     // The derivatives first: multiplied in the same loop, a piecewise
@@ -315,9 +319,6 @@ void dense_backward_products(LayerContext<ExecSpace, T, Isa> const& ctx, Matrix<
   auto const w = Matrix<T const>(row_major(ctx.parameters, Out, In));
   using Weights = ops::Product<T, ops::StoreScaled<T>>;
   using Input = ops::Product<T, InputGradientEpilogue<T, Below>>;
-  if (!std::is_same_v<Below, Identity> && !dx.empty() && (dx.col_stride != 1 || x.col_stride != 1))
-    detail::fail("ktnn::Dense::backward", "the layer below's activation is applied to row-major ",
-                 "rows only; got column strides ", dx.col_stride, " and ", x.col_stride);
   auto products = [&](Matrix<T const> a, Matrix<T const> b, Matrix<T> c) {
     Weights const weights{"ktnn::Dense::backward::weights", a, b, {c, ctx.gradient_beta()}};
     Input const input = dx.empty() ? Input{"ktnn::Dense::backward::input", {}, {}, {}}

@@ -26,7 +26,8 @@
 #define KTNN_IMPL_SIMD_LOOP
 #endif
 
-/// Keeps a host kernel's rarely taken path out of line (GCC and Clang).
+/// Keeps a host kernel's heavier path out of line, so its locals do not
+/// enlarge the frame of the common path (GCC and Clang).
 #if defined(__GNUC__) && !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
 #define KTNN_IMPL_NOINLINE __attribute__((noinline))
 #else
