@@ -140,27 +140,37 @@ TEST_CASE_TEMPLATE_DEFINE("a strided B gives the bits of its contiguous copy", S
 }
 TEST_CASE_TEMPLATE_APPLY(gemm_strided_bits, ktnn_test::spaces);
 
-TEST_CASE_TEMPLATE_DEFINE("a long K walked in blocks gives the bits of a tile at a time", Space,
+TEST_CASE_TEMPLATE_DEFINE("K walked in blocks gives the bits of a tile at a time", Space,
                           gemm_blocked_k_bits) {
-  // Weight-gradient shapes on the host kernel: a work item takes a group of
-  // tiles and walks K in blocks, carrying the sums between blocks; the same
-  // kernel with a tile per item over the whole K must give the same bits.
+  // Products whose B does not stay in cache, on the host kernel: a work item
+  // takes row tiles of one panel of B, copies it a block of K at a time and
+  // carries the sums between blocks; the same kernel with a tile per item
+  // over the whole K must give the same bits. Weight gradients (A
+  // transposed, a long K), a square with ragged edges, a leading dimension
+  // that is a power of two, and an edge panel narrower than the tile.
   if constexpr (!ktnn::ops::device_kernels<Space>) {
     using T = double;
     constexpr int MR = ktnn::ops::GemmTile<T>::mr, NR = ktnn::ops::GemmTile<T>::nr;
-    for (auto const& s : {std::array{64, 64, 4096}, std::array{70, 45, 3000},
-                          std::array{10, 70, 3001}, std::array{3, 5, 1500}}) {
-      int const m = s[0], n = s[1], k = s[2];
-      auto const a_t = filled<T, Space>(k, m, 1), b = filled<T, Space>(k, n, 2);
-      auto c1 = filled<T, Space>(m, n, 3), c2 = filled<T, Space>(m, n, 3);
-      auto const a = operand<T>(a_t).transposed();
+    struct Case {
+      int m, n, k;
+      bool transpose_a;
+    };
+    for (auto const& s :
+         {Case{64, 64, 4096, true}, Case{70, 45, 3000, true}, Case{10, 70, 3001, true},
+          Case{3, 5, 1500, true}, Case{131, 203, 700, false}, Case{40, 256, 300, false},
+          Case{13, NR + 3, 600, false}}) {
+      auto const a_stored =
+          s.transpose_a ? filled<T, Space>(s.k, s.m, 1) : filled<T, Space>(s.m, s.k, 1);
+      auto const b = filled<T, Space>(s.k, s.n, 2);
+      auto c1 = filled<T, Space>(s.m, s.n, 3), c2 = filled<T, Space>(s.m, s.n, 3);
+      auto const a = s.transpose_a ? operand<T>(a_stored).transposed() : operand<T>(a_stored);
       ktnn::ops::StoreScaled<T> const store1{ktnn::as_matrix(c1), 1.0},
           store2{ktnn::as_matrix(c2), 1.0};
       auto const blocked = ktnn::detail::register_kernel<MR, NR>(Space{}.concurrency(), a,
                                                                  operand<T>(b), store1, false);
-      INFO("m " << m << " n " << n << " k " << k << " tiles per item " << blocked.plan.group);
-      REQUIRE(blocked.plan.long_k);
-      REQUIRE(blocked.plan.kc < k);
+      INFO("m " << s.m << " n " << s.n << " k " << s.k << " tiles per item " << blocked.plan.group);
+      REQUIRE(blocked.plan.blocked);
+      REQUIRE(blocked.plan.kc < s.k);
       auto whole = ktnn::detail::register_kernel<MR, NR>(Space{}.concurrency(), a, operand<T>(b),
                                                          store2, false);
       whole.plan = {};

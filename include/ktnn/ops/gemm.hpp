@@ -3,12 +3,11 @@
 ///
 /// Host spaces: the product is cut into MR x NR tiles of C, each computed
 /// with its accumulators in registers, reading a column strip of A (any
-/// strides, so transposes are free) and a row panel of B (a B without
-/// contiguous rows is packed inside the kernel). Tiles are ordered so that
-/// each operand comes from memory once: down a B panel, or along a strip of
-/// A where all of B stays in cache; with a long K (a weight gradient) a work
-/// item walks K in blocks for a group of tiles. The kernels are in
-/// gemm_host.hpp.
+/// strides, so transposes are free) and a row panel of B. Tiles are ordered
+/// so that each operand comes from memory once: along a strip of A where all
+/// of B stays in cache; otherwise a work item takes a group of tiles and
+/// walks K in blocks, each block of a panel of B first copied into a
+/// contiguous buffer (any strides). The kernels are in gemm_host.hpp.
 ///
 /// Devices: a team of 256 threads computes a 64 x 64 block of C, staging
 /// 16-deep slices of A and B in team scratch memory (any strides for both, so
@@ -375,8 +374,11 @@ void gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T 
 #endif
     constexpr int MR = GemmTile<T, Isa>::mr;
     constexpr int NR = GemmTile<T, Isa>::nr;
-    if (b.col_stride == 1)
-      detail::register_gemm<MR, NR>(exec, label, a, b, epilogue);
+    // The register kernel's blocked plan copies B's panels itself, whatever
+    // its strides; its other plans read rows of B in place.
+    auto const kernel = detail::register_kernel<MR, NR>(exec.concurrency(), a, b, epilogue, false);
+    if (b.col_stride == 1 || kernel.plan.blocked)
+      Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, kernel.items()), kernel);
     else
       detail::packed_panel_gemm<MR, NR>(exec, label, a, b, epilogue);
   }

@@ -1,13 +1,15 @@
 #pragma once
 /// \file The host kernels of ops::gemm (gemm.hpp): MR x NR register tiles of
 /// C, accumulators in registers, over a strided strip of A and a
-/// row-contiguous panel of B; a work item per tile or per run of tiles, in
-/// the order that reads each operand from memory once (down a panel of B, or
-/// along a strip of A where all of B stays in cache); a long K walked in
-/// blocks by groups of tiles; a strided B packed inside the kernel; two
-/// products (and a lead of other work) in one launch; and the tiles run
-/// serially inside a caller's work item (a convolution's im2col). Every path
-/// sums each element of C over K in order, so all give the same bits.
+/// row-contiguous panel of B. Where all of B stays in cache, a work item per
+/// tile or per run of tiles along the strips of A; otherwise a work item
+/// takes a group of tiles and walks K in blocks, copying each block of a
+/// panel of B into a contiguous buffer first (any strides, zero past the
+/// edge) and carrying the sums of its tiles from block to block. A strided
+/// B that stays in cache is packed inside the kernel; two products (and a
+/// lead of other work) run in one launch; and the tiles run serially inside
+/// a caller's work item (a convolution's im2col). Every path sums each
+/// element of C over K in order, so all give the same bits.
 
 #include <ktnn/core/matrix.hpp>
 
@@ -137,84 +139,100 @@ KOKKOS_INLINE_FUNCTION void gemm_tile(Matrix<T const> const& a, Matrix<T const> 
   }
 }
 
-/// The MR x NR tile of C at (i0, j0) over k in [k0, k1), continuing the sums
-/// in `sums`. They are carried in a local copy (through the reference the
-/// compiler would store them at every step, as they might alias A or B) and
-/// stored back as T, so sums carried across blocks of K have the same bits
-/// as one pass over K.
-template <int MR, int NR, class T>
-KOKKOS_INLINE_FUNCTION void gemm_tile_steps(Matrix<T const> const& a, Matrix<T const> const& b,
-                                            int i0, int j0, int k0, int k1, T (&sums)[MR][NR]) {
-  int const m = a.rows, n = b.cols;
-  T const* a_strip = a.data + i0 * a.row_stride;
-  T const* b_panel = b.data + j0;
-  T acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = sums[i][j];
-  if (i0 + MR <= m && j0 + NR <= n) {
-    full_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k0, k1, acc);
-  } else {
-    int const mr = m - i0 < MR ? m - i0 : MR;
-    int const nr = n - j0 < NR ? n - j0 : NR;
-    edge_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, b_panel, b.row_stride, k0, k1, mr,
-                           nr, acc);
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) sums[i][j] = acc[i][j];
-}
-
 /// How the host kernel (RegisterGemm) cuts a product into work items.
 struct HostGemmPlan {
-  /// Consecutive tiles of C per work item (tiles of one B panel first).
+  /// Consecutive tiles of C per work item: row tiles of `panels` panels of B
+  /// where `blocked`, otherwise tiles of one B panel first (or of one strip
+  /// of A, `rows_first`).
   int group = 1;
-  /// Rows of K per block where a work item walks K in blocks (long_k).
+  /// Blocked: panels of B per work item, and the work items across the rows.
+  int panels = 1;
+  int groups_m = 1;
+  /// Rows of K per block where a work item walks K in blocks (`blocked`).
   int kc = 256;
-  bool long_k = false;
+  /// A work item takes `group` row tiles of `panels` panels of B and walks K
+  /// in blocks of kc, copying each block of a panel into a contiguous buffer
+  /// before its tiles, the sums of its tiles carried from block to block.
+  bool blocked = false;
   /// Consecutive tiles share a strip of A instead of a panel of B: where all
   /// of B stays in cache (a tall product by a layer's weights), so each
   /// strip of A is read from memory once rather than once per panel.
   bool rows_first = false;
-  /// At most this many tiles per work item (the size of its carried sums).
-  static constexpr int max_group = 16;
 };
+
+/// At most this many tiles per blocked work item: their carried sums stay
+/// within 24 KiB (64 tiles of 6 x 16 floats, 24 of 8 x 32).
+constexpr int host_group_limit(int mr, int nr, std::size_t element_bytes) {
+  std::size_t const tiles = (std::size_t(24) << 10) / (std::size_t(mr) * nr * element_bytes);
+  return tiles < 1 ? 1 : tiles > 64 ? 64 : int(tiles);
+}
+
+/// The deepest block of K a blocked work item copies at once.
+inline constexpr int host_block_k = 256;
 
 /// Bytes of B that stay in a core's first-level cache while its tiles walk
 /// along a strip of A. Past it, tiles that share a panel of B (which does
 /// stay there) are faster (a 256-wide square ran slower walking along A).
 inline constexpr std::size_t host_cached_bytes = std::size_t(32) << 10;
 
-/// The plan for an m x n x k product that `threads` threads share. With a
-/// long K and a small C (a weight gradient, K = the batch), a tile's strips
-/// of A and B no longer stay in cache over its K, and tile after tile would
-/// read them again from memory: a work item then takes a group of tiles and
-/// walks K in blocks, each block's rows of A and B read once for the group
-/// while they are in cache; a group per thread, as few as the threads
-/// allow, since each group reads all of its rows. Other products take a
-/// tile per item over the whole K, or with `runs` a run of tiles per item,
-/// fewer items for a dynamic schedule to hand out.
+/// The plan for an m x n x k product that `threads` threads share. Where all
+/// of B stays in cache, a tile (or with `runs` a run of tiles, fewer items
+/// for a dynamic schedule to hand out) per item along the strips of A.
+/// Otherwise a panel of B read straight from C's operand runs out of cache
+/// over a long K, and its rows, a leading dimension apart, fall into few
+/// cache sets where that is a multiple of a power of two (1024 or 2048
+/// floats): a work item then takes a group of row tiles of one panel and
+/// walks K in blocks, copying each block of the panel into a contiguous
+/// buffer that stays in the first-level cache while the group's tiles run
+/// over it; with several panels per item (a weight gradient: a small C, a
+/// long K), each block of A is read from memory once for all of them. The
+/// items are as large as the carried sums allow, and smaller where that
+/// leaves a thread without one, or the items are few and do not divide
+/// evenly among the threads.
 inline HostGemmPlan host_gemm_plan(int mr, int nr, int m, int n, int k, int threads,
                                    std::size_t element_bytes, bool runs) {
   HostGemmPlan plan;
-  int const tiles = ((m + mr - 1) / mr) * ((n + nr - 1) / nr);
-  int const wider = m > n ? m : n;
+  plan.kc = host_block_k;
   if (threads < 1) threads = 1;
-  auto clamp = [](int g) {
-    return g < 1 ? 1 : g > HostGemmPlan::max_group ? HostGemmPlan::max_group : g;
-  };
-  if (k >= 4 * plan.kc && k >= 2 * wider) {
-    plan.long_k = true;
-    plan.group = clamp((tiles + threads - 1) / threads);
-  } else if (runs) {
-    plan.group = clamp(tiles / (16 * threads));
+  int const tiles_m = (m + mr - 1) / mr;
+  int const panels = (n + nr - 1) / nr;
+  if (element_bytes * std::size_t(k) * n <= host_cached_bytes) {
+    plan.rows_first = true;
+    if (runs) {
+      int const g = tiles_m * panels / (16 * threads);
+      plan.group = g < 1 ? 1 : g > 16 ? 16 : g;
+    }
+    return plan;
   }
-  plan.rows_first = !plan.long_k && element_bytes * std::size_t(k) * n <= host_cached_bytes;
+  plan.blocked = true;
+  int const limit = host_group_limit(mr, nr, element_bytes);
+  int g = tiles_m < limit ? (tiles_m > 0 ? tiles_m : 1) : limit;
+  int p = limit / g < panels ? limit / g : panels;
+  if (p < 1) p = 1;
+  auto items = [&] { return ((tiles_m + g - 1) / g) * ((panels + p - 1) / p); };
+  auto too_few = [&] {
+    int const n_items = items();
+    return n_items < threads || (n_items < 2 * threads && n_items % threads != 0);
+  };
+  while (too_few() && (p > 1 || g > 1)) {
+    if (p > 1)
+      p = (p + 1) / 2;
+    else
+      g = (g + 1) / 2;
+  }
+  plan.groups_m = tiles_m > 0 ? (tiles_m + g - 1) / g : 1;
+  // Groups as even as the tiles allow (22 tiles: 11 and 11).
+  plan.group = (tiles_m + plan.groups_m - 1) / plan.groups_m;
+  if (plan.group < 1) plan.group = 1;
+  int const groups_n = (panels + p - 1) / p;
+  plan.panels = groups_n > 0 ? (panels + groups_n - 1) / groups_n : 1;
   return plan;
 }
 
-/// The host kernel: MR x NR register tiles of C, `plan.group` consecutive
-/// tiles per work item; with plan.long_k each item walks K in blocks of
-/// plan.kc, the sums of its tiles carried from block to block (the same bits
-/// as a tile at a time over the whole K).
+/// The host kernel: MR x NR register tiles of C, `plan.group` tiles per
+/// work item; with plan.blocked an item takes row tiles of one panel of B
+/// and walks K in blocks (the same bits as a tile at a time over the whole
+/// K).
 template <int MR, int NR, class T, class Epilogue>
 struct RegisterGemm {
   Matrix<T const> a, b;
@@ -223,52 +241,94 @@ struct RegisterGemm {
   HostGemmPlan plan;
   Epilogue epilogue;
 
-  KOKKOS_INLINE_FUNCTION int items() const { return (tiles + plan.group - 1) / plan.group; }
-
-  KOKKOS_INLINE_FUNCTION void operator()(int item) const {
-    int const first = item * plan.group;
-    int const count = tiles - first < plan.group ? tiles - first : plan.group;
-    if (!plan.long_k) {
-      int const tiles_n = tiles / tiles_m;
-      for (int t = first; t < first + count; ++t) {
-        if (plan.rows_first) {
-          int const ti = t / tiles_n;
-          gemm_tile<MR, NR>(a, b, ti * MR, (t - ti * tiles_n) * NR, epilogue);
-        } else {
-          int const tj = t / tiles_m;
-          gemm_tile<MR, NR>(a, b, (t - tj * tiles_m) * MR, tj * NR, epilogue);
-        }
-      }
-      return;
+  KOKKOS_INLINE_FUNCTION int items() const {
+    if (plan.blocked) {
+      int const panels = tiles_m > 0 ? tiles / tiles_m : 0;
+      return plan.groups_m * ((panels + plan.panels - 1) / plan.panels);
     }
-    blocked_k(first, count);
+    return (tiles + plan.group - 1) / plan.group;
   }
 
-  /// The long-K work item: kept out of line, so that its carried sums do not
+  KOKKOS_INLINE_FUNCTION void operator()(int item) const {
+    if (plan.blocked) {
+      blocked_k(item);
+      return;
+    }
+    int const first = item * plan.group;
+    int const count = tiles - first < plan.group ? tiles - first : plan.group;
+    int const tiles_n = tiles / tiles_m;
+    for (int t = first; t < first + count; ++t) {
+      if (plan.rows_first) {
+        int const ti = t / tiles_n;
+        gemm_tile<MR, NR>(a, b, ti * MR, (t - ti * tiles_n) * NR, epilogue);
+      } else {
+        int const tj = t / tiles_m;
+        gemm_tile<MR, NR>(a, b, (t - tj * tiles_m) * MR, tj * NR, epilogue);
+      }
+    }
+  }
+
+  /// The blocked work item: kept out of line, so that its buffers do not
   /// enlarge the frame of every other work item (which ran slower with them).
-  KOKKOS_FUNCTION KTNN_IMPL_NOINLINE void blocked_k(int first, int count) const {
-    T sums[HostGemmPlan::max_group][MR][NR] = {};
-    int const k = a.cols;
+  KOKKOS_FUNCTION KTNN_IMPL_NOINLINE void blocked_k(int item) const {
+    constexpr int most = host_group_limit(MR, NR, sizeof(T));
+    int const panel_group = item / plan.groups_m;
+    int const first = (item - panel_group * plan.groups_m) * plan.group;
+    int const count = tiles_m - first < plan.group ? tiles_m - first : plan.group;
+    int const m = a.rows, n = b.cols, k = a.cols;
+    int const tiles_n = tiles / tiles_m;
+    int const first_panel = panel_group * plan.panels;
+    int const panels = tiles_n - first_panel < plan.panels ? tiles_n - first_panel : plan.panels;
+    alignas(64) T packed[host_block_k * NR];
+    T sums[most][MR][NR];
+    for (int t = 0; t < count * panels; ++t)
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) sums[t][i][j] = T(0);
     for (int k0 = 0; k0 < k; k0 += plan.kc) {
-      int const k1 = k - k0 > plan.kc ? k0 + plan.kc : k;
-      for (int t = 0; t < count; ++t) {
-        int const tj = (first + t) / tiles_m;
-        gemm_tile_steps<MR, NR>(a, b, (first + t - tj * tiles_m) * MR, tj * NR, k0, k1, sums[t]);
+      int const depth = k - k0 > plan.kc ? plan.kc : k - k0;
+      for (int p = 0; p < panels; ++p) {
+        int const j0 = (first_panel + p) * NR;
+        int const nr = n - j0 < NR ? n - j0 : NR;
+        // The block of the panel, zero past the edge of C: every tile then
+        // runs the full-width register loop.
+        for (int kk = 0; kk < depth; ++kk) {
+          T* const row = packed + kk * NR;
+          if (nr == NR && b.col_stride == 1) {
+            T const* const src = b.data + (k0 + kk) * b.row_stride + j0;
+            for (int j = 0; j < NR; ++j) row[j] = src[j];
+          } else {
+            for (int j = 0; j < NR; ++j) row[j] = j < nr ? b(k0 + kk, j0 + j) : T(0);
+          }
+        }
+        for (int t = 0; t < count; ++t) {
+          int const i0 = (first + t) * MR;
+          T const* const a_strip = a.data + i0 * a.row_stride + k0 * a.col_stride;
+          T(&carried)[MR][NR] = sums[t * panels + p];
+          T acc[MR][NR];
+          for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) acc[i][j] = carried[i][j];
+          if (i0 + MR <= m)
+            full_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, packed, NR, 0, depth, acc);
+          else
+            edge_tile_sums<MR, NR>(a_strip, a.row_stride, a.col_stride, packed, NR, 0, depth,
+                                   m - i0, NR, acc);
+          for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) carried[i][j] = acc[i][j];
+        }
       }
     }
-    int const m = a.rows, n = b.cols;
-    for (int t = 0; t < count; ++t) {
-      int const tj = (first + t) / tiles_m;
-      int const i0 = (first + t - tj * tiles_m) * MR, j0 = tj * NR;
-      if (i0 + MR <= m && j0 + NR <= n) {
-        tile_epilogue<MR, NR>(sums[t], i0, j0, epilogue);
-        continue;
+    for (int t = 0; t < count; ++t)
+      for (int p = 0; p < panels; ++p) {
+        int const i0 = (first + t) * MR, j0 = (first_panel + p) * NR;
+        int const nr = n - j0 < NR ? n - j0 : NR;
+        if (i0 + MR <= m && nr == NR) {
+          tile_epilogue<MR, NR>(sums[t * panels + p], i0, j0, epilogue);
+          continue;
+        }
+        int const mr = m - i0 < MR ? m - i0 : MR;
+        for (int i = 0; i < mr; ++i)
+          for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, sums[t * panels + p][i][j]);
       }
-      int const mr = m - i0 < MR ? m - i0 : MR;
-      int const nr = n - j0 < NR ? n - j0 : NR;
-      for (int i = 0; i < mr; ++i)
-        for (int j = 0; j < nr; ++j) epilogue(i0 + i, j0 + j, sums[t][i][j]);
-    }
   }
 };
 
@@ -287,20 +347,14 @@ RegisterGemm<MR, NR, T, Epilogue> register_kernel(int threads, Matrix<T const> a
           .epilogue = epilogue};
 }
 
-template <int MR, int NR, class ExecSpace, class T, class Epilogue>
-void register_gemm(ExecSpace const& exec, char const* label, Matrix<T const> a, Matrix<T const> b,
-                   Epilogue const& epilogue) {
-  auto const kernel = register_kernel<MR, NR>(exec.concurrency(), a, b, epilogue, false);
-  Kokkos::parallel_for(label, Kokkos::RangePolicy<ExecSpace>(exec, 0, kernel.items()), kernel);
-}
-
 /// The host kernel for a B whose rows are not contiguous (a transposed
-/// weight matrix, a LayoutLeft input): a work item first copies its K x NR
-/// panels of B into scratch, zero-padded past the edge, then runs the
-/// register tiles of its run of rows over them. Each item packs one panel,
-/// or, where all of B fits in cache and the rows are many (a tall product by
-/// a layer's weights), every panel, so that each strip of A is read from
-/// memory once. The tiles sum in the same order as over a contiguous copy of
+/// weight matrix, a LayoutLeft input) where all of B stays in cache (larger
+/// ones take RegisterGemm's blocked plan, which copies blocks of B itself):
+/// a work item first copies its K x NR panels of B into scratch,
+/// zero-padded past the edge, then runs the register tiles of its run of
+/// rows over them. Each item packs one panel, or, where the rows are many (a
+/// tall product by a layer's weights), every panel, so that each strip of A
+/// is read from memory once. The tiles sum in the same order as over a contiguous copy of
 /// B, so the result has the same bits as transposing B first, without a
 /// launch or a buffer for the copy.
 template <int MR, int NR, class ExecSpace, class T, class Epilogue>
@@ -391,7 +445,7 @@ void packed_panel_gemm(ExecSpace const& exec, char const* label, Matrix<T const>
 
 /// Two products in one launch on host spaces, after `lead.items` work items
 /// of other work (Dense's bias sums): then the first's work items, then the
-/// second's, each tile's sums formed as register_gemm forms them (the same
+/// second's, each tile's sums formed as gemm() forms them (the same
 /// bits).
 template <int MR, int NR, class T, class FirstEpilogue, class SecondEpilogue, class Lead>
 struct RegisterGemmPair {
@@ -415,7 +469,7 @@ struct RegisterGemmPair {
 /// The host kernel's tiles run one after another by the calling thread: the
 /// product of one sample inside a work item that also prepares its operands
 /// (a convolution's im2col), so they stay in that core's cache. Panels of B
-/// outermost, as in register_gemm.
+/// outermost.
 template <int MR, int NR, class T, class Epilogue>
 KOKKOS_INLINE_FUNCTION void serial_gemm(Matrix<T const> a, Matrix<T const> b,
                                         Epilogue const& epilogue) {
