@@ -181,7 +181,7 @@ inline constexpr std::size_t host_cached_bytes = std::size_t(32) << 10;
 /// Otherwise a panel of B read straight from C's operand runs out of cache
 /// over a long K, and its rows, a leading dimension apart, fall into few
 /// cache sets where that is a multiple of a power of two (1024 or 2048
-/// floats): a work item then takes a group of row tiles of one panel and
+/// floats): a work item then takes a group of row tiles of a panel and
 /// walks K in blocks, copying each block of the panel into a contiguous
 /// buffer that stays in the first-level cache while the group's tiles run
 /// over it; with several panels per item (a weight gradient: a small C, a
@@ -230,9 +230,9 @@ inline HostGemmPlan host_gemm_plan(int mr, int nr, int m, int n, int k, int thre
 }
 
 /// The host kernel: MR x NR register tiles of C, `plan.group` tiles per
-/// work item; with plan.blocked an item takes row tiles of one panel of B
-/// and walks K in blocks (the same bits as a tile at a time over the whole
-/// K).
+/// work item; with plan.blocked an item takes row tiles of one or more
+/// panels of B and walks K in blocks (the same bits as a tile at a time over
+/// the whole K).
 template <int MR, int NR, class T, class Epilogue>
 struct RegisterGemm {
   Matrix<T const> a, b;
@@ -284,8 +284,9 @@ struct RegisterGemm {
     for (int t = 0; t < count * panels; ++t)
       for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR; ++j) sums[t][i][j] = T(0);
-    for (int k0 = 0; k0 < k; k0 += plan.kc) {
-      int const depth = k - k0 > plan.kc ? plan.kc : k - k0;
+    int const kc = plan.kc < host_block_k ? plan.kc : host_block_k;  // the buffer's depth
+    for (int k0 = 0; k0 < k; k0 += kc) {
+      int const depth = k - k0 > kc ? kc : k - k0;
       for (int p = 0; p < panels; ++p) {
         int const j0 = (first_panel + p) * NR;
         int const nr = n - j0 < NR ? n - j0 : NR;
