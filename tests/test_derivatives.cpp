@@ -48,6 +48,9 @@ TEST_CASE_TEMPLATE("Tanh's host implementation is within a few ulp of std::tanh"
   CHECK(ktnn::detail::tanh_host(T(INFINITY)) == T(1));
   CHECK(ktnn::detail::tanh_host(T(-INFINITY)) == T(-1));
   CHECK(std::isnan(ktnn::detail::tanh_host(T(NAN))));
+  // Zeros keep their sign, as std::tanh's do.
+  CHECK(std::signbit(ktnn::detail::tanh_host(T(-0.0))));
+  CHECK(!std::signbit(ktnn::detail::tanh_host(T(0.0))));
 }
 
 TEST_CASE("Jet arithmetic and math against finite differences") {

@@ -86,11 +86,14 @@ KOKKOS_INLINE_FUNCTION T tanh_host(T x) {
   T const scale = Kokkos::bit_cast<T>(Bits((n_bits + bias) << mantissa));
   T const e = p * scale;
   T const large = (T(1) - e) / (T(1) + e);
-  // A blend rather than a select: both values are finite, and GCC keeps a
-  // select of two computations as a branch (they might trap), which stops
-  // the loop around it from vectorizing.
-  T const use_small = T(a < T(0.4));
-  T const result = use_small * small + (T(1) - use_small) * large;
+  // A select by bit mask: GCC keeps a select of two computations as a
+  // branch (they might trap), and turned an arithmetic blend of them back
+  // into branches where the target has no masked vector operations (AVX2);
+  // either stops the loop around it from vectorizing. Integer masks cannot
+  // trap. (It also keeps the sign of a zero, as std::tanh does.)
+  Bits const pick_small = -Bits(a < T(0.4));
+  T const result = Kokkos::bit_cast<T>((Kokkos::bit_cast<Bits>(small) & pick_small) |
+                                       (Kokkos::bit_cast<Bits>(large) & ~pick_small));
   T const signed_result = x < T(0) ? -result : result;
   return x == x ? signed_result : x;  // NaN stays NaN
 }
