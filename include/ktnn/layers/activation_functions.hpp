@@ -74,9 +74,11 @@ KOKKOS_INLINE_FUNCTION T tanh_host(T x) {
   // e = exp(-2 min(a, 20)): past 20 tanh rounds to 1 in double.
   T const y = T(-2) * (a < T(20) ? a : T(20));
   // n = y / ln2 rounded to nearest: y <= 0, so truncating y / ln2 - 1/2
-  // rounds (a conversion vectorizes; floor does not, here).
+  // rounds (a conversion vectorizes; floor does not, here). It lies in
+  // [-59, 0], so it goes through 32 bits: AVX2 converts packed doubles to
+  // 32-bit integers but not to 64-bit ones (AVX-512 does).
   using Bits = std::conditional_t<is_double, std::int64_t, std::int32_t>;
-  Bits const n_bits = Bits(y * T(1.44269504088896340736) - T(0.5));
+  Bits const n_bits = Bits(std::int32_t(y * T(1.44269504088896340736) - T(0.5)));
   T const n = T(n_bits);
   // r = y - n ln2 with ln2 split in two, so r keeps its low bits.
   T const r = (y - n * T(0.693145751953125)) - n * T(1.42860682030941723212e-06);
